@@ -1,0 +1,68 @@
+/*  mg_cli.h - shared plumbing of the maillage command line: the data
+    folder, the identity key file, option parsing, output helpers. */
+#ifndef MG_CLI_H
+#define MG_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "mg_record.h"
+#include "mg_store.h"
+
+/* The node's data folder: --dir, else $MAILLAGE_DIR, else
+   $XDG_DATA_HOME/maillage, else ~/.local/share/maillage. */
+typedef struct {
+    char dir[4096];       /* the folder */
+    char key_path[4200];  /* dir/identity.key, mode 0600 */
+    char db_path[4200];   /* dir/maillage.db */
+} mg_paths_t;
+
+/* Fills `paths` from `dir_option` (NULL when --dir was not given). */
+int mg_paths_resolve(mg_paths_t *paths, const char *dir_option, mg_why_t *why);
+
+/* Creates a new identity key file (refuses to overwrite; mode 0600). */
+int mg_identity_create(const char *key_path, mg_identity_t *id, mg_why_t *why);
+
+/* Loads the identity; refuses a key file readable by other users. */
+int mg_identity_load(const char *key_path, mg_identity_t *id, mg_why_t *why);
+
+/* An opened node: paths, identity and store. */
+typedef struct {
+    mg_paths_t paths;
+    mg_identity_t id;
+    mg_store_t *store;
+} mg_node_ctx_t;
+
+/* Opens the node in paths (identity + store); explains in French what to
+   do when there is none yet ("maillage init --name ..."). */
+int mg_node_open(mg_node_ctx_t *ctx, const char *dir_option, mg_why_t *why);
+void mg_node_close(mg_node_ctx_t *ctx);
+
+/* Signs `body` as the next version of (kind, rid) by this node and applies
+   it to the store, inside one write transaction (so two CLI processes
+   never reuse a counter). deleted=true writes a tombstone. */
+int mg_node_author(mg_node_ctx_t *ctx, const char *kind, const char *rid,
+                   bool deleted, const mg_body_t *body, mg_why_t *why);
+
+/* Milliseconds since the Unix epoch. */
+int64_t mg_now_ms(void);
+
+/* Today's date as YYYY-MM-DD (local time). */
+void mg_today(char out[11]);
+
+/* A new random record id: 16 lowercase hex characters (64 bits). */
+void mg_new_rid(char out[17]);
+
+/* Case- and accent-insensitive fold of UTF-8 text (utf8proc). Caller
+   frees. NULL when out of memory or invalid UTF-8. */
+char *mg_fold(const char *text);
+
+/* Prints `text` in exactly `width` terminal columns: cut with "…" when
+   too long, padded with spaces when short. */
+void mg_print_cell(FILE *out, const char *text, int width);
+
+/* Prints a field value: list items joined by sep. */
+void mg_print_value(FILE *out, const mg_body_t *body, const char *key,
+                    const char *sep);
+
+#endif
