@@ -211,8 +211,8 @@ static int s_enum_error(const mg_field_t *field, const char *value,
     return MG_ERR_SCHEMA;
 }
 
-int mg_field_check_item(const mg_field_t *field, const char *value,
-                        mg_why_t *why)
+static int s_check_item(const mg_field_t *field, const char *value,
+                        bool strict, mg_why_t *why)
 {
     size_t len = strlen(value);
     if (!mg_utf8_valid(value, len))
@@ -233,6 +233,12 @@ int mg_field_check_item(const mg_field_t *field, const char *value,
                           mg_utf8_length(value, len), field->max_chars);
     switch (field->type) {
     case MG_FT_ENUM:
+        if (!strict)
+            return strchr(value, '|')
+                       ? mg_why_set(why, MG_ERR_SCHEMA,
+                                    "%s : une valeur ne peut pas contenir « | »",
+                                    field->name)
+                       : MG_OK;
         for (size_t i = 0; field->values[i]; i++)
             if (strcmp(value, field->values[i]) == 0)
                 return MG_OK;
@@ -262,8 +268,14 @@ int mg_field_check_item(const mg_field_t *field, const char *value,
     return MG_OK;
 }
 
+int mg_field_check_item(const mg_field_t *field, const char *value,
+                        mg_why_t *why)
+{
+    return s_check_item(field, value, true, why);
+}
+
 static int s_check_field(const mg_field_t *field, const mg_body_t *body,
-                         mg_why_t *why)
+                         bool strict, mg_why_t *why)
 {
     int at = mg_body_find(body, field->name);
     if (at < 0)
@@ -299,7 +311,7 @@ static int s_check_field(const mg_field_t *field, const mg_body_t *body,
                           "%s : trop de valeurs (%zu, maximum %d)", field->name,
                           n, MG_LIST_MAX);
     for (size_t i = 0; i < n; i++) {
-        int rc = mg_field_check_item(field, items[i], why);
+        int rc = s_check_item(field, items[i], strict, why);
         if (rc != MG_OK)
             return rc;
         for (size_t k = 0; k < i; k++)
@@ -311,27 +323,38 @@ static int s_check_field(const mg_field_t *field, const mg_body_t *body,
     return MG_OK;
 }
 
-int mg_offer_validate(const mg_body_t *body, mg_why_t *why)
+static int s_offer_validate(const mg_body_t *body, bool strict, mg_why_t *why)
 {
     for (const mg_field_t *f = s_fields; f->name; f++) {
         if (f->required && mg_body_find(body, f->name) < 0)
             return mg_why_set(why, MG_ERR_SCHEMA,
                               "champ obligatoire manquant : %s (%s)", f->name,
                               f->title);
-        int rc = s_check_field(f, body, why);
+        int rc = s_check_field(f, body, strict, why);
         if (rc != MG_OK)
             return rc;
     }
     return MG_OK;
 }
 
-int mg_profile_validate(const mg_body_t *body, mg_why_t *why)
+int mg_offer_validate(const mg_body_t *body, mg_why_t *why)
+{
+    return s_offer_validate(body, true, why);
+}
+
+int mg_offer_validate_lenient(const mg_body_t *body, mg_why_t *why)
+{
+    return s_offer_validate(body, false, why);
+}
+
+static int s_profile_validate(const mg_body_t *body, bool strict,
+                              mg_why_t *why)
 {
     if (!mg_body_str(body, "nom"))
         return mg_why_set(why, MG_ERR_SCHEMA,
                           "champ obligatoire manquant : nom (nom de la structure)");
     for (const mg_field_t *f = s_fields; f->name; f++) {
-        int rc = s_check_field(f, body, why);
+        int rc = s_check_field(f, body, strict, why);
         if (rc != MG_OK)
             return rc;
     }
@@ -340,6 +363,16 @@ int mg_profile_validate(const mg_body_t *body, mg_why_t *why)
         return mg_why_set(why, MG_ERR_SCHEMA,
                           "endpoints : une liste d'adresses est attendue");
     return MG_OK;
+}
+
+int mg_profile_validate(const mg_body_t *body, mg_why_t *why)
+{
+    return s_profile_validate(body, true, why);
+}
+
+int mg_profile_validate_lenient(const mg_body_t *body, mg_why_t *why)
+{
+    return s_profile_validate(body, false, why);
 }
 
 int mg_departement_of(const char *code_insee, const char *code_postal,

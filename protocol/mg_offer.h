@@ -61,10 +61,18 @@ size_t mg_offer_standard_count(void);
    the field and, for enumerations, listing the allowed values. */
 int mg_offer_validate(const mg_body_t *body, mg_why_t *why);
 
+/* Like mg_offer_validate, but an enumerated field may hold labels this
+   version does not know (a newer standard's), as long as each is a
+   well-formed item. Used on records received from other nodes, so a node
+   never drops -- and so never stops forwarding -- a newer node's offer;
+   authoring and import stay strict. */
+int mg_offer_validate_lenient(const mg_body_t *body, mg_why_t *why);
+
 /* Validates a profile body: `nom` required; the fields it shares with the
    standard (pivot, code_postal, code_insee, telephone, ...) follow the
    same rules; `endpoints` is a list. */
 int mg_profile_validate(const mg_body_t *body, mg_why_t *why);
+int mg_profile_validate_lenient(const mg_body_t *body, mg_why_t *why);
 
 /* Validates one value of one field (a single item for list fields). */
 int mg_field_check_item(const mg_field_t *field, const char *value,

@@ -74,19 +74,21 @@ static bool s_kind_valid(const char *kind, size_t len)
 }
 
 int mg_record_validate_body(const char *kind, const mg_body_t *body,
-                            mg_why_t *why)
+                            bool strict, mg_why_t *why)
 {
     if (strcmp(kind, "offer") == 0)
-        return mg_offer_validate(body, why);
+        return strict ? mg_offer_validate(body, why)
+                      : mg_offer_validate_lenient(body, why);
     if (strcmp(kind, "profile") == 0)
-        return mg_profile_validate(body, why);
+        return strict ? mg_profile_validate(body, why)
+                      : mg_profile_validate_lenient(body, why);
     return MG_OK;
 }
 
 /* Checks the envelope rules shared by signing and decoding. */
 static int s_check_envelope(const char *kind, const char *rid,
                             uint64_t counter, bool deleted,
-                            const mg_body_t *body, mg_why_t *why)
+                            const mg_body_t *body, bool strict, mg_why_t *why)
 {
     if (!s_kind_valid(kind, strlen(kind)))
         return mg_why_set(why, MG_ERR_MALFORMED,
@@ -108,7 +110,7 @@ static int s_check_envelope(const char *kind, const char *rid,
                               "une fiche supprimée n'a pas de contenu");
         return MG_OK;
     }
-    return mg_record_validate_body(kind, body, why);
+    return mg_record_validate_body(kind, body, strict, why);
 }
 
 int mg_record_sign(const mg_identity_t *id, const char *kind,
@@ -124,7 +126,7 @@ int mg_record_sign(const mg_identity_t *id, const char *kind,
             return MG_ERR_NOMEM;
         body = empty;
     }
-    int rc = s_check_envelope(kind, rid, counter, deleted, body, why);
+    int rc = s_check_envelope(kind, rid, counter, deleted, body, true, why);
     if (rc != MG_OK) {
         mg_body_destroy(&empty);
         return rc;
@@ -177,7 +179,8 @@ int mg_record_sign(const mg_identity_t *id, const char *kind,
                           size, MG_RECORD_MAX);
     }
     /* Decoding what we just signed checks it exactly as a peer will. */
-    rc = mg_record_decode((const uint8_t *) rbuf.data, rbuf.size, out, why);
+    rc = mg_record_decode_trusted((const uint8_t *) rbuf.data, rbuf.size, out,
+                                  why);
     msgpack_sbuffer_destroy(&rbuf);
     return rc;
 }
@@ -235,8 +238,8 @@ static int s_parse_payload(const msgpack_object *p, mg_record_t *rec,
     return MG_OK;
 }
 
-int mg_record_decode(const uint8_t *data, size_t len, mg_record_t **out,
-                     mg_why_t *why)
+static int s_decode(const uint8_t *data, size_t len, bool verify,
+                    mg_record_t **out, mg_why_t *why)
 {
     *out = NULL;
     if (len > MG_RECORD_MAX)
@@ -294,25 +297,27 @@ int mg_record_decode(const uint8_t *data, size_t len, mg_record_t **out,
         goto done;
 
     /* Signature over context || payload, by the claimed author. */
-    size_t ctx = sizeof MG_RECORD_SIG_CONTEXT;
-    signed_buf = malloc(ctx + payload_len);
-    if (!signed_buf) {
-        rc = MG_ERR_NOMEM;
-        goto done;
-    }
-    memcpy(signed_buf, MG_RECORD_SIG_CONTEXT, ctx);
-    memcpy(signed_buf + ctx, payload, payload_len);
-    if (crypto_sign_verify_detached(sig, signed_buf, ctx + payload_len,
-                                    rec->author) != 0) {
-        rc = mg_why_set(why, MG_ERR_SIGNATURE,
-                        "signature invalide : la fiche a été modifiée ou n'a pas été signée par son auteur");
-        goto done;
+    if (verify) {
+        size_t ctx = sizeof MG_RECORD_SIG_CONTEXT;
+        signed_buf = malloc(ctx + payload_len);
+        if (!signed_buf) {
+            rc = MG_ERR_NOMEM;
+            goto done;
+        }
+        memcpy(signed_buf, MG_RECORD_SIG_CONTEXT, ctx);
+        memcpy(signed_buf + ctx, payload, payload_len);
+        if (crypto_sign_verify_detached(sig, signed_buf, ctx + payload_len,
+                                        rec->author) != 0) {
+            rc = mg_why_set(why, MG_ERR_SIGNATURE,
+                            "signature invalide : la fiche a été modifiée ou n'a pas été signée par son auteur");
+            goto done;
+        }
     }
     rc = mg_body_from_object(body_obj, &rec->body, why);
     if (rc != MG_OK)
         goto done;
     rc = s_check_envelope(rec->kind, rec->rid, rec->counter, rec->deleted,
-                          rec->body, why);
+                          rec->body, false, why);
     if (rc != MG_OK)
         goto done;
     rec->bytes = malloc(len);
@@ -330,6 +335,18 @@ done:
         mg_record_destroy(&rec);
     *out = rec;
     return rc;
+}
+
+int mg_record_decode(const uint8_t *data, size_t len, mg_record_t **out,
+                     mg_why_t *why)
+{
+    return s_decode(data, len, true, out, why);
+}
+
+int mg_record_decode_trusted(const uint8_t *data, size_t len,
+                             mg_record_t **out, mg_why_t *why)
+{
+    return s_decode(data, len, false, out, why);
 }
 
 void mg_record_destroy(mg_record_t **self_p)

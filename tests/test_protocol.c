@@ -443,6 +443,72 @@ static void test_schema_enums(void)
     json_decref(schema);
 }
 
+/* Signs an arbitrary payload (no validation), as a newer or hostile
+   implementation could. Caller frees *out. */
+static void s_sign_raw(const mg_identity_t *id, const char *kind,
+                       const char *rid, uint64_t counter, const mg_body_t *body,
+                       uint8_t **out, size_t *out_len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_sbuffer_write(&sb, MG_RECORD_SIG_CONTEXT, sizeof MG_RECORD_SIG_CONTEXT);
+    msgpack_pack_array(&pk, 8);
+    msgpack_pack_uint32(&pk, 1);
+    msgpack_pack_str_with_body(&pk, kind, strlen(kind));
+    msgpack_pack_bin_with_body(&pk, id->pk, 32);
+    msgpack_pack_str_with_body(&pk, rid, strlen(rid));
+    msgpack_pack_uint64(&pk, counter);
+    msgpack_pack_int64(&pk, 1);
+    msgpack_pack_false(&pk);
+    mg_body_pack(body, &pk);
+    uint8_t sig[64];
+    crypto_sign_detached(sig, NULL, (uint8_t *) sb.data, sb.size, id->sk);
+    size_t ctx = sizeof MG_RECORD_SIG_CONTEXT;
+    msgpack_sbuffer rb;
+    msgpack_sbuffer_init(&rb);
+    msgpack_packer rpk;
+    msgpack_packer_init(&rpk, &rb, msgpack_sbuffer_write);
+    msgpack_pack_array(&rpk, 2);
+    msgpack_pack_bin_with_body(&rpk, sb.data + ctx, sb.size - ctx);
+    msgpack_pack_bin_with_body(&rpk, sig, 64);
+    msgpack_sbuffer_destroy(&sb);
+    *out = (uint8_t *) rb.data;
+    *out_len = rb.size;
+}
+
+/* A newer standard's label: our own authoring refuses it, but a record
+   from a peer carrying it is kept (and so forwarded); a wrong type is
+   still refused. */
+static void test_lenient_received(void)
+{
+    mg_identity_t id;
+    mg_identity_generate(&id);
+    mg_body_t *b = s_offer_body();
+    mg_body_set_list_split(b, "services", "Intelligence artificielle au quotidien", '|');
+    mg_record_t *rec = NULL;
+    CHECK_RC(mg_record_sign(&id, "offer", "f1", 1, 1, false, b, &rec, NULL),
+             MG_ERR_SCHEMA);
+    uint8_t *bytes;
+    size_t len;
+    s_sign_raw(&id, "offer", "f1", 1, b, &bytes, &len);
+    CHECK_RC(mg_record_decode(bytes, len, &rec, NULL), MG_OK);
+    mg_record_destroy(&rec);
+    free(bytes);
+    mg_body_set_str(b, "services", "Aide aux démarches administratives");
+    s_sign_raw(&id, "offer", "f1", 1, b, &bytes, &len);
+    CHECK_RC(mg_record_decode(bytes, len, &rec, NULL), MG_ERR_SCHEMA);
+    free(bytes);
+    /* Missing required field: refused from peers too. */
+    mg_body_remove(b, "services");
+    mg_body_remove(b, "nom");
+    s_sign_raw(&id, "offer", "f1", 1, b, &bytes, &len);
+    CHECK_RC(mg_record_decode(bytes, len, &rec, NULL), MG_ERR_SCHEMA);
+    free(bytes);
+    mg_body_destroy(&b);
+}
+
 int main(void)
 {
     test_text();
@@ -453,5 +519,6 @@ int main(void)
     test_offer_rules();
     test_limits();
     test_schema_enums();
+    test_lenient_received();
     return mg_test_done("test_protocol");
 }

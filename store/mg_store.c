@@ -1,0 +1,1316 @@
+/*  mg_store.c - the node's SQLite store.
+
+    Layout (schema version 1, see s_migrations):
+      record      every record's exact signed bytes, keyed by (author, rid),
+                  with the envelope fields copied out for queries and a
+                  store-wide change number `seq`;
+      offer_idx   one row per live offer: the fields we filter and sort on,
+                  with folded (case- and accent-insensitive) keys;
+      offer_term  one row per folded item of an offer's multi-valued fields
+                  (services, publics_specifiquement_adresses);
+      meta        node settings; store_state holds the last `seq` handed out.
+
+    The index tables are derived data: they are rewritten from the record's
+    body each time a record is stored, inside the same transaction.
+
+    Concurrency: the CLI and the daemon open the same file. WAL lets
+    readers work while one writer holds the lock; every write transaction
+    starts with BEGIN IMMEDIATE so that it waits (busy timeout) for the
+    lock up front instead of failing half-way when a read lock cannot be
+    upgraded (SQLITE_BUSY_SNAPSHOT is not retried by the busy handler).
+*/
+#include "mg_store.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "mg_offer.h"
+
+/* How long a connection waits for another one's write lock. Writers hold
+   it for one import or one gossip batch; 5 s covers a large batch on a
+   slow SD card while still giving a person a prompt answer. */
+#define S_BUSY_TIMEOUT_MS 5000
+
+/* "MGLG": marks the file as a maillage store, so that opening some other
+   SQLite database by mistake is refused instead of migrated. */
+#define S_APPLICATION_ID 0x4D474C47
+
+/* Candidates listed in an ambiguity message: enough to pick from, short
+   enough for one line. One more row is fetched to know there are more. */
+#define S_AMBIGUOUS_SHOWN 5
+
+/* The multi-valued offer fields that get one offer_term row per item. */
+#define S_FIELD_SERVICES "services"
+#define S_FIELD_PUBLICS "publics_specifiquement_adresses"
+
+/* Migration i takes a file from user_version i to i + 1. Append only:
+   a released migration is never edited, a later one fixes it. */
+static const char *const s_migrations[] = {
+    /* 1: everything. */
+    "CREATE TABLE meta ("
+    "    key   TEXT PRIMARY KEY NOT NULL,"
+    "    value TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    /* A counter of its own rather than MAX(seq) + 1: it stays monotonic
+       even if a later version purges old tombstones. */
+    "CREATE TABLE store_state ("
+    "    id       INTEGER PRIMARY KEY CHECK (id = 1),"
+    "    last_seq INTEGER NOT NULL"
+    ");"
+    "INSERT INTO store_state (id, last_seq) VALUES (1, 0);"
+    "CREATE TABLE record ("
+    "    author  BLOB NOT NULL CHECK (length(author) = 32),"
+    "    rid     TEXT NOT NULL,"
+    "    kind    TEXT NOT NULL,"
+    "    counter INTEGER NOT NULL CHECK (counter >= 0),"
+    "    created INTEGER NOT NULL,"
+    "    deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
+    "    raw     BLOB NOT NULL,"
+    "    seq     INTEGER NOT NULL,"
+    "    PRIMARY KEY (author, rid)"
+    ");"
+    "CREATE UNIQUE INDEX record_seq ON record (seq);"
+    "CREATE INDEX record_author_counter ON record (author, counter);"
+    /* (kind, rid) rather than (kind): also serves prefix resolution. */
+    "CREATE INDEX record_kind_rid ON record (kind, rid);"
+    "CREATE TABLE offer_idx ("
+    "    author       BLOB NOT NULL,"
+    "    rid          TEXT NOT NULL,"
+    "    nom          TEXT,"
+    "    nom_fold     TEXT,"
+    "    commune      TEXT,"
+    "    commune_fold TEXT,"
+    "    code_postal  TEXT,"
+    "    code_insee   TEXT,"
+    "    departement  TEXT,"
+    "    latitude     REAL,"
+    "    longitude    REAL,"
+    "    PRIMARY KEY (author, rid),"
+    "    FOREIGN KEY (author, rid) REFERENCES record (author, rid)"
+    ");"
+    /* The whole ORDER BY of mg_store_offers, so listings need no sort. */
+    "CREATE INDEX offer_idx_commune ON offer_idx (commune_fold, nom_fold, rid,"
+    "    author);"
+    "CREATE INDEX offer_idx_code_postal ON offer_idx (code_postal);"
+    "CREATE INDEX offer_idx_departement ON offer_idx (departement, commune_fold);"
+    "CREATE TABLE offer_term ("
+    "    author     BLOB NOT NULL,"
+    "    rid        TEXT NOT NULL,"
+    "    field      TEXT NOT NULL,"
+    "    value_fold TEXT NOT NULL,"
+    "    PRIMARY KEY (author, rid, field, value_fold),"
+    "    FOREIGN KEY (author, rid) REFERENCES offer_idx (author, rid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX offer_term_value ON offer_term (field, value_fold);",
+};
+#define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
+
+_Static_assert(S_MIGRATION_COUNT == MG_STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+/* Statements prepared once per connection and reused. Only statements
+   that never call back into user code are cached: an iteration's
+   callback may call the store again, and re-entering a cached statement
+   would reset it under the caller's feet. */
+typedef enum {
+    S_GET_COUNTER,
+    S_NEXT_SEQ,
+    S_UPSERT_RECORD,
+    S_DELETE_TERMS,
+    S_DELETE_OFFER,
+    S_INSERT_OFFER,
+    S_INSERT_TERM,
+    S_GET_RAW,
+    S_MAX_COUNTER,
+    S_META_GET,
+    S_META_SET,
+    S_STMT_COUNT
+} s_stmt_id_t;
+
+static const char *const s_stmt_sql[S_STMT_COUNT] = {
+    [S_GET_COUNTER] =
+        "SELECT counter, raw FROM record WHERE author = ?1 AND rid = ?2",
+    [S_NEXT_SEQ] =
+        "UPDATE store_state SET last_seq = last_seq + 1 WHERE id = 1 "
+        "RETURNING last_seq",
+    [S_UPSERT_RECORD] =
+        "INSERT INTO record (author, rid, kind, counter, created, deleted, "
+        "raw, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT (author, rid) DO UPDATE SET kind = excluded.kind, "
+        "counter = excluded.counter, created = excluded.created, "
+        "deleted = excluded.deleted, raw = excluded.raw, seq = excluded.seq",
+    [S_DELETE_TERMS] =
+        "DELETE FROM offer_term WHERE author = ?1 AND rid = ?2",
+    [S_DELETE_OFFER] =
+        "DELETE FROM offer_idx WHERE author = ?1 AND rid = ?2",
+    [S_INSERT_OFFER] =
+        "INSERT INTO offer_idx (author, rid, nom, nom_fold, commune, "
+        "commune_fold, code_postal, code_insee, departement, latitude, "
+        "longitude) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_INSERT_TERM] =
+        "INSERT OR IGNORE INTO offer_term (author, rid, field, value_fold) "
+        "VALUES (?1, ?2, ?3, ?4)",
+    [S_GET_RAW] =
+        "SELECT raw FROM record WHERE author = ?1 AND rid = ?2",
+    [S_MAX_COUNTER] =
+        "SELECT MAX(counter) FROM record WHERE author = ?1",
+    [S_META_GET] =
+        "SELECT value FROM meta WHERE key = ?1",
+    [S_META_SET] =
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+};
+
+struct mg_store_t {
+    sqlite3 *db;                          /* the connection; one per store */
+    sqlite3_stmt *stmts[S_STMT_COUNT];    /* cached, prepared on first use */
+};
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+
+/* Turns a SQLite failure into MG_ERR_BUSY or MG_ERR_DB with SQLite's
+   message. Must run before anything else touches the connection, since
+   a later call (e.g. the rollback) replaces sqlite3_errmsg. */
+static int s_db_fail(mg_store_t *self, int rc, mg_why_t *why,
+                     const char *what)
+{
+    int primary = rc & 0xff;
+    const char *msg = self && self->db ? sqlite3_errmsg(self->db)
+                                       : sqlite3_errstr(rc);
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        return mg_why_set(why, MG_ERR_BUSY,
+                          "base de données occupée par un autre programme "
+                          "(%s) depuis plus de %d s : %s ; réessayez dans "
+                          "un instant",
+                          what, S_BUSY_TIMEOUT_MS / 1000, msg);
+    return mg_why_set(why, MG_ERR_DB,
+                      "erreur de la base de données (%s) : %s", what, msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Statements                                                           */
+
+/* The cached statement `id`, reset and ready to bind. */
+static int s_stmt(mg_store_t *self, s_stmt_id_t id, sqlite3_stmt **out,
+                  mg_why_t *why)
+{
+    if (!self->stmts[id]) {
+        int rc = sqlite3_prepare_v3(self->db, s_stmt_sql[id], -1,
+                                    SQLITE_PREPARE_PERSISTENT,
+                                    &self->stmts[id], NULL);
+        if (rc != SQLITE_OK)
+            return s_db_fail(self, rc, why, "préparation d'une requête");
+    }
+    *out = self->stmts[id];
+    return MG_OK;
+}
+
+/* Releases a cached statement's read lock and bindings after use. */
+static void s_stmt_done(sqlite3_stmt *stmt)
+{
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+}
+
+/* Runs fixed SQL with no parameters (DDL, transaction control). */
+static int s_exec(mg_store_t *self, const char *sql, mg_why_t *why,
+                  const char *what)
+{
+    int rc = sqlite3_exec(self->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return s_db_fail(self, rc, why, what);
+    return MG_OK;
+}
+
+/* Runs a statement to completion, expecting no row. */
+static int s_step_done(mg_store_t *self, sqlite3_stmt *stmt, mg_why_t *why,
+                       const char *what)
+{
+    int rc = sqlite3_step(stmt);
+    int result = MG_OK;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        result = s_db_fail(self, rc, why, what);
+    s_stmt_done(stmt);
+    return result;
+}
+
+/* Reads a one-integer PRAGMA (user_version, application_id). */
+static int s_pragma_int(mg_store_t *self, const char *sql, int64_t *out,
+                        mg_why_t *why)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return s_db_fail(self, rc, why, "lecture de l'en-tête");
+    rc = sqlite3_step(stmt);
+    int result = MG_OK;
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(stmt, 0);
+    else
+        result = s_db_fail(self, rc, why, "lecture de l'en-tête");
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
+/* Folding                                                              */
+
+int mg_store_fold(const char *text, char **out)
+{
+    *out = NULL;
+    if (!text)
+        return MG_ERR_ARG;
+    /* LUMP maps typographic apostrophes, dashes and spaces to their ASCII
+       forms, so "L’Isle" and "L'Isle" fold alike. (DECOMPOSE and COMPOSE
+       cannot be combined: utf8proc rejects that as invalid options.) */
+    utf8proc_uint8_t *mapped = NULL;
+    utf8proc_ssize_t n = utf8proc_map(
+        (const utf8proc_uint8_t *) text, 0, &mapped,
+        UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE
+            | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK | UTF8PROC_LUMP);
+    if (n < 0) {
+        free(mapped);
+        return n == UTF8PROC_ERROR_NOMEM ? MG_ERR_NOMEM : MG_ERR_UTF8;
+    }
+    /* Runs of spaces and hyphens become one space, none at the ends:
+       people type "saint yrieix" for "Saint-Yrieix" and paste stray
+       spaces from spreadsheets. */
+    char *s = (char *) mapped;
+    size_t w = 0;
+    bool gap = false;
+    for (size_t r = 0; s[r]; r++) {
+        char c = s[r];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v'
+            || c == '\f' || c == '-') {
+            gap = w > 0;
+            continue;
+        }
+        if (gap) {
+            s[w++] = ' ';
+            gap = false;
+        }
+        s[w++] = c;
+    }
+    s[w] = '\0';
+    *out = s;
+    return MG_OK;
+}
+
+/* Folds a user's query value, explaining a failure. */
+static int s_fold_query(const char *what, const char *text, char **out,
+                        mg_why_t *why)
+{
+    int rc = mg_store_fold(text, out);
+    if (rc == MG_ERR_UTF8)
+        return mg_why_set(why, rc, "le filtre %s n'est pas du texte UTF-8 "
+                          "valide", what);
+    if (rc != MG_OK)
+        return mg_why_set(why, rc, "%s", mg_strerror(rc));
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, migrate, close                                                 */
+
+/* Brings the schema up to MG_STORE_SCHEMA_VERSION, or refuses a file this
+   version cannot read. Runs under BEGIN IMMEDIATE so that two programs
+   opening a new file at once migrate it exactly once. */
+static int s_migrate(mg_store_t *self, const char *path, mg_why_t *why)
+{
+    int64_t version = 0, app_id = 0;
+    int rc = s_pragma_int(self, "PRAGMA user_version", &version, why);
+    if (rc != MG_OK)
+        return rc;
+    /* Already current: no need for the write lock (a read-only CLI
+       command must not wait for the daemon). */
+    if (version == MG_STORE_SCHEMA_VERSION)
+        return MG_OK;
+
+    rc = s_exec(self, "BEGIN IMMEDIATE", why, "migration du schéma");
+    if (rc != MG_OK)
+        return rc;
+    if ((rc = s_pragma_int(self, "PRAGMA user_version", &version, why))
+            != MG_OK
+        || (rc = s_pragma_int(self, "PRAGMA application_id", &app_id, why))
+               != MG_OK)
+        goto rollback;
+
+    if (version > MG_STORE_SCHEMA_VERSION) {
+        rc = mg_why_set(why, MG_ERR_DB,
+                        "la base « %s » a été écrite par une version plus "
+                        "récente de maillage (schéma %" PRId64 ", cette "
+                        "version connaît le schéma %d au plus) : mettez "
+                        "maillage à jour",
+                        path, version, MG_STORE_SCHEMA_VERSION);
+        goto rollback;
+    }
+    if (app_id != 0 && app_id != S_APPLICATION_ID) {
+        rc = mg_why_set(why, MG_ERR_DB,
+                        "« %s » est une base SQLite d'une autre application, "
+                        "pas une base maillage", path);
+        goto rollback;
+    }
+    if (version == 0) {
+        /* A fresh file has no tables; anything else is someone else's. */
+        int64_t tables = 0;
+        rc = s_pragma_int(self, "SELECT count(*) FROM sqlite_schema", &tables,
+                          why);
+        if (rc != MG_OK)
+            goto rollback;
+        if (tables > 0) {
+            rc = mg_why_set(why, MG_ERR_DB,
+                            "« %s » contient déjà des tables qui ne sont pas "
+                            "celles de maillage : choisissez un autre fichier",
+                            path);
+            goto rollback;
+        }
+    }
+
+    for (int64_t v = version; v < MG_STORE_SCHEMA_VERSION; v++) {
+        rc = s_exec(self, s_migrations[v], why, "migration du schéma");
+        if (rc != MG_OK)
+            goto rollback;
+    }
+    /* PRAGMAs take no parameters; both values are our own integers. */
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d; "
+             "PRAGMA application_id = %d",
+             MG_STORE_SCHEMA_VERSION, S_APPLICATION_ID);
+    rc = s_exec(self, sql, why, "migration du schéma");
+    if (rc != MG_OK)
+        goto rollback;
+    return s_exec(self, "COMMIT", why, "migration du schéma");
+
+rollback:
+    sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int mg_store_open(const char *path, mg_store_t **out, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!out)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    *out = NULL;
+    if (!path || !*path)
+        return mg_why_set(why, MG_ERR_ARG, "chemin de la base manquant");
+
+    mg_store_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return mg_why_set(why, MG_ERR_NOMEM, "%s",
+                          mg_strerror(MG_ERR_NOMEM));
+    int rc = sqlite3_open_v2(path, &self->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                 | SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        rc = mg_why_set(why, rc == SQLITE_NOMEM ? MG_ERR_NOMEM : MG_ERR_DB,
+                        "impossible d'ouvrir la base « %s » : %s", path,
+                        self->db ? sqlite3_errmsg(self->db)
+                                 : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(self->db, S_BUSY_TIMEOUT_MS);
+
+    /* The first statement reads the header: a file that is not a
+       database fails here, so name the file in the message. */
+    char mode[16] = "";
+    sqlite3_stmt *stmt = NULL;
+    rc = sqlite3_prepare_v2(self->db, "PRAGMA journal_mode = WAL", -1, &stmt,
+                            NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const unsigned char *m = sqlite3_column_text(stmt, 0);
+        snprintf(mode, sizeof mode, "%s", m ? (const char *) m : "");
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) {
+        char what[600];
+        snprintf(what, sizeof what, "ouverture de « %.500s »", path);
+        rc = s_db_fail(self, rc, why, what);
+        sqlite3_finalize(stmt);
+        goto fail;
+    }
+    sqlite3_finalize(stmt);
+    /* An in-memory database (tests) reports "memory"; a file that cannot
+       do WAL (some network file systems) would silently lose the
+       concurrent reader guarantee, so refuse it. */
+    if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
+        rc = mg_why_set(why, MG_ERR_DB,
+                        "la base « %s » ne peut pas passer en mode WAL "
+                        "(mode « %s ») : placez-la sur un disque local",
+                        path, mode);
+        goto fail;
+    }
+    /* NORMAL is durable across application crashes in WAL mode and only
+       risks the last transactions on power loss, which gossip refills.
+       temp_store in memory keeps each apply's savepoint journal off disk:
+       inside an import's transaction it was written to a temp file page
+       by page, which made a 20,000-record import 3x slower. */
+    rc = s_exec(self,
+                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                "PRAGMA temp_store = MEMORY",
+                why, "réglage de la connexion");
+    if (rc != MG_OK)
+        goto fail;
+    rc = s_migrate(self, path, why);
+    if (rc != MG_OK)
+        goto fail;
+    *out = self;
+    return MG_OK;
+
+fail:
+    mg_store_destroy(&self);
+    return rc;
+}
+
+void mg_store_destroy(mg_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mg_store_t *self = *self_p;
+    for (int i = 0; i < S_STMT_COUNT; i++)
+        sqlite3_finalize(self->stmts[i]);
+    /* Every other statement is finalized where it is prepared, so close
+       succeeds; close_v2 would hide a leak by deferring it. */
+    if (self->db && sqlite3_close(self->db) != SQLITE_OK)
+        sqlite3_close_v2(self->db);
+    free(self);
+    *self_p = NULL;
+}
+
+struct sqlite3 *mg_store_db(mg_store_t *self)
+{
+    return self ? self->db : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions                                                         */
+
+int mg_store_begin(mg_store_t *self, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    if (!sqlite3_get_autocommit(self->db))
+        return mg_why_set(why, MG_ERR_ARG,
+                          "une transaction est déjà ouverte");
+    return s_exec(self, "BEGIN IMMEDIATE", why, "début de transaction");
+}
+
+int mg_store_commit(mg_store_t *self, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    if (sqlite3_get_autocommit(self->db))
+        return mg_why_set(why, MG_ERR_ARG, "aucune transaction ouverte");
+    return s_exec(self, "COMMIT", why, "validation de la transaction");
+}
+
+int mg_store_rollback(mg_store_t *self)
+{
+    if (!self)
+        return MG_ERR_ARG;
+    /* Nothing to undo (or SQLite already rolled back after an error). */
+    if (sqlite3_get_autocommit(self->db))
+        return MG_OK;
+    return sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK
+               ? MG_OK
+               : MG_ERR_DB;
+}
+
+/* Opens the unit of work of one apply: its own IMMEDIATE transaction, or
+   a savepoint inside the caller's transaction, so that an import can
+   wrap many applies and still have each one all-or-nothing. */
+static int s_unit_begin(mg_store_t *self, bool *nested, mg_why_t *why)
+{
+    *nested = !sqlite3_get_autocommit(self->db);
+    return s_exec(self, *nested ? "SAVEPOINT mg_apply" : "BEGIN IMMEDIATE",
+                  why, "début de transaction");
+}
+
+/* Ends the unit of work: keeps it when rc is MG_OK, else undoes it. */
+static int s_unit_end(mg_store_t *self, bool nested, int rc, mg_why_t *why)
+{
+    if (rc == MG_OK) {
+        rc = s_exec(self, nested ? "RELEASE mg_apply" : "COMMIT", why,
+                    "validation de la transaction");
+        if (rc == MG_OK)
+            return MG_OK;
+    }
+    /* Either an earlier step failed or COMMIT/RELEASE did; the why of
+       that failure is already set, the cleanup must not overwrite it. */
+    if (nested) {
+        sqlite3_exec(self->db, "ROLLBACK TO mg_apply; RELEASE mg_apply",
+                     NULL, NULL, NULL);
+    } else if (!sqlite3_get_autocommit(self->db)) {
+        sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Apply                                                                */
+
+/* Whether `record` should replace the stored version of its (author,
+   rid): absent, or a strictly greater counter, or -- when one author signed
+   two different versions with the same counter (e.g. a key restored onto
+   an empty store) -- the greater bytes, so every node picks the same one. */
+static int s_record_wins(mg_store_t *self, const mg_record_t *record,
+                         bool *found, bool *wins, mg_why_t *why)
+{
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_GET_COUNTER, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_blob(stmt, 1, mg_record_author(record), MG_KEY_BYTES,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, mg_record_rid(record), -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    int result = MG_OK;
+    *found = false;
+    *wins = true;
+    if (rc == SQLITE_ROW) {
+        *found = true;
+        uint64_t stored = (uint64_t) sqlite3_column_int64(stmt, 0);
+        uint64_t counter = mg_record_counter(record);
+        if (stored != counter) {
+            *wins = counter > stored;
+        } else {
+            size_t len;
+            const uint8_t *raw = mg_record_bytes(record, &len);
+            const uint8_t *old = sqlite3_column_blob(stmt, 1);
+            size_t old_len = (size_t) sqlite3_column_bytes(stmt, 1);
+            int c = memcmp(raw, old, len < old_len ? len : old_len);
+            *wins = c > 0 || (c == 0 && len > old_len);
+        }
+    } else if (rc != SQLITE_DONE) {
+        result = s_db_fail(self, rc, why, "lecture d'une fiche");
+    }
+    s_stmt_done(stmt);
+    return result;
+}
+
+/* Removes the index rows of (author, rid); terms first, since they
+   reference the offer row. */
+static int s_index_remove(mg_store_t *self, const uint8_t *author,
+                          const char *rid, mg_why_t *why)
+{
+    static const s_stmt_id_t ids[] = {S_DELETE_TERMS, S_DELETE_OFFER};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        sqlite3_stmt *stmt;
+        int rc = s_stmt(self, ids[i], &stmt, why);
+        if (rc != MG_OK)
+            return rc;
+        sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
+        rc = s_step_done(self, stmt, why, "mise à jour de l'index");
+        if (rc != MG_OK)
+            return rc;
+    }
+    return MG_OK;
+}
+
+/* Binds a body string (NULL when absent) and, when fold_col > 0, its
+   folded form. Returns MG_OK or MG_ERR_NOMEM. */
+static int s_bind_str(sqlite3_stmt *stmt, int col, int fold_col,
+                      const char *value)
+{
+    if (!value) {
+        sqlite3_bind_null(stmt, col);
+        if (fold_col > 0)
+            sqlite3_bind_null(stmt, fold_col);
+        return MG_OK;
+    }
+    sqlite3_bind_text(stmt, col, value, -1, SQLITE_STATIC);
+    if (fold_col > 0) {
+        char *folded = NULL;
+        int rc = mg_store_fold(value, &folded);
+        if (rc == MG_ERR_NOMEM)
+            return rc;
+        /* Stored strings were checked as UTF-8 on decode; if one still
+           does not fold it is simply not searchable. */
+        if (rc != MG_OK)
+            sqlite3_bind_null(stmt, fold_col);
+        else
+            sqlite3_bind_text(stmt, fold_col, folded, -1, free);
+    }
+    return MG_OK;
+}
+
+/* Adds one offer_term row per distinct folded item of `field`. */
+static int s_index_terms(mg_store_t *self, const uint8_t *author,
+                         const char *rid, const mg_body_t *body,
+                         const char *field, mg_why_t *why)
+{
+    const char *const *items = NULL;
+    size_t count = mg_body_list(body, field, &items);
+    for (size_t i = 0; i < count; i++) {
+        char *folded = NULL;
+        int rc = mg_store_fold(items[i], &folded);
+        if (rc == MG_ERR_NOMEM)
+            return mg_why_set(why, rc, "%s", mg_strerror(rc));
+        if (rc != MG_OK || !*folded) {
+            free(folded);
+            continue;
+        }
+        sqlite3_stmt *stmt;
+        rc = s_stmt(self, S_INSERT_TERM, &stmt, why);
+        if (rc != MG_OK) {
+            free(folded);
+            return rc;
+        }
+        sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, field, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, folded, -1, free);
+        rc = s_step_done(self, stmt, why, "mise à jour de l'index");
+        if (rc != MG_OK)
+            return rc;
+    }
+    return MG_OK;
+}
+
+/* Writes the index rows of a live offer. */
+static int s_index_offer(mg_store_t *self, const mg_record_t *record,
+                         mg_why_t *why)
+{
+    const uint8_t *author = mg_record_author(record);
+    const char *rid = mg_record_rid(record);
+    const mg_body_t *body = mg_record_body(record);
+    if (!body)
+        return MG_OK;
+
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_INSERT_OFFER, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    const char *code_insee = mg_body_str(body, "code_insee");
+    const char *code_postal = mg_body_str(body, "code_postal");
+    char dep[4];
+    bool has_dep = mg_departement_of(code_insee, code_postal, dep) == 0;
+    double lat = 0, lon = 0;
+
+    sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
+    if ((rc = s_bind_str(stmt, 3, 4, mg_body_str(body, "nom"))) != MG_OK
+        || (rc = s_bind_str(stmt, 5, 6, mg_body_str(body, "commune")))
+               != MG_OK) {
+        s_stmt_done(stmt);
+        return mg_why_set(why, rc, "%s", mg_strerror(rc));
+    }
+    s_bind_str(stmt, 7, 0, code_postal);
+    s_bind_str(stmt, 8, 0, code_insee);
+    if (has_dep)
+        sqlite3_bind_text(stmt, 9, dep, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(stmt, 9);
+    if (mg_body_num(body, "latitude", &lat) == 0)
+        sqlite3_bind_double(stmt, 10, lat);
+    else
+        sqlite3_bind_null(stmt, 10);
+    if (mg_body_num(body, "longitude", &lon) == 0)
+        sqlite3_bind_double(stmt, 11, lon);
+    else
+        sqlite3_bind_null(stmt, 11);
+    rc = s_step_done(self, stmt, why, "mise à jour de l'index");
+    if (rc != MG_OK)
+        return rc;
+
+    rc = s_index_terms(self, author, rid, body, S_FIELD_SERVICES, why);
+    if (rc != MG_OK)
+        return rc;
+    return s_index_terms(self, author, rid, body, S_FIELD_PUBLICS, why);
+}
+
+/* Stores `record` as the version of its (author, rid), with a new seq,
+   and rewrites its index rows. Runs inside the caller's unit of work. */
+static int s_store_record(mg_store_t *self, const mg_record_t *record,
+                          mg_why_t *why)
+{
+    const uint8_t *author = mg_record_author(record);
+    const char *rid = mg_record_rid(record);
+    size_t raw_len = 0;
+    const uint8_t *raw = mg_record_bytes(record, &raw_len);
+
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_NEXT_SEQ, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    int64_t seq = 0;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        seq = sqlite3_column_int64(stmt, 0);
+        rc = s_step_done(self, stmt, why, "numérotation des changements");
+    } else if (rc == SQLITE_DONE) {
+        rc = mg_why_set(why, MG_ERR_DB, "la table store_state est vide : la "
+                        "base est endommagée (lancez « maillage check »)");
+        s_stmt_done(stmt);
+    } else {
+        rc = s_db_fail(self, rc, why, "numérotation des changements");
+        s_stmt_done(stmt);
+    }
+    if (rc != MG_OK)
+        return rc;
+
+    rc = s_stmt(self, S_UPSERT_RECORD, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, mg_record_kind(record), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 4, (int64_t) mg_record_counter(record));
+    sqlite3_bind_int64(stmt, 5, mg_record_created(record));
+    sqlite3_bind_int(stmt, 6, mg_record_deleted(record) ? 1 : 0);
+    sqlite3_bind_blob(stmt, 7, raw, (int) raw_len, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 8, seq);
+    rc = s_step_done(self, stmt, why, "enregistrement d'une fiche");
+    if (rc != MG_OK)
+        return rc;
+
+    /* The previous version may have been another kind or live: its index
+       rows go in every case, and only a live offer gets new ones. */
+    rc = s_index_remove(self, author, rid, why);
+    if (rc != MG_OK)
+        return rc;
+    if (!mg_record_deleted(record)
+        && strcmp(mg_record_kind(record), "offer") == 0)
+        rc = s_index_offer(self, record, why);
+    return rc;
+}
+
+int mg_store_apply_record(mg_store_t *self, const mg_record_t *record,
+                          mg_apply_t *outcome, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !record)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    const uint8_t *author = mg_record_author(record);
+    const char *rid = mg_record_rid(record);
+    const char *kind = mg_record_kind(record);
+    size_t raw_len = 0;
+    const uint8_t *raw = mg_record_bytes(record, &raw_len);
+    uint64_t counter = mg_record_counter(record);
+    if (!author || !rid || !kind || !raw || raw_len == 0
+        || raw_len > MG_RECORD_MAX)
+        return mg_why_set(why, MG_ERR_ARG, "fiche incomplète");
+    /* SQLite integers are signed 64-bit; a larger counter would compare
+       as negative and lose against every older version. */
+    if (counter > (uint64_t) INT64_MAX)
+        return mg_why_set(why, MG_ERR_TOO_LARGE,
+                          "compteur de version trop grand (%" PRIu64 ")",
+                          counter);
+
+    /* Versions only grow, so "the stored one wins" read without the write
+       lock stays true: duplicates from gossip are answered without
+       queueing behind another writer. */
+    bool found = false, wins = false;
+    int rc = s_record_wins(self, record, &found, &wins, why);
+    if (rc != MG_OK)
+        return rc;
+    if (!wins) {
+        if (outcome)
+            *outcome = MG_APPLY_KEPT;
+        return MG_OK;
+    }
+
+    bool nested = false;
+    rc = s_unit_begin(self, &nested, why);
+    if (rc != MG_OK)
+        return rc;
+    /* Read again under the lock: another writer may have stored a newer
+       version since. */
+    rc = s_record_wins(self, record, &found, &wins, why);
+    mg_apply_t result = MG_APPLY_KEPT;
+    if (rc == MG_OK && wins) {
+        rc = s_store_record(self, record, why);
+        result = found ? MG_APPLY_REPLACED : MG_APPLY_NEW;
+    }
+    rc = s_unit_end(self, nested, rc, why);
+    if (rc == MG_OK && outcome)
+        *outcome = result;
+    return rc;
+}
+
+int mg_store_apply(mg_store_t *self, const uint8_t *data, size_t len,
+                   mg_apply_t *outcome, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !data)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    mg_record_t *record = NULL;
+    int rc = mg_record_decode(data, len, &record, why);
+    if (rc != MG_OK)
+        return rc;
+    rc = mg_store_apply_record(self, record, outcome, why);
+    mg_record_destroy(&record);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads                                                                */
+
+/* Decodes a stored record's bytes. They were verified when stored, so a
+   failure means the file was damaged or edited behind our back. */
+static int s_decode_stored(const void *raw, int len, mg_record_t **out,
+                           mg_why_t *why)
+{
+    *out = NULL;
+    if (!raw || len <= 0)
+        return mg_why_set(why, MG_ERR_DB, "fiche stockée vide : la base est "
+                          "endommagée (lancez « maillage check »)");
+    mg_why_t inner;
+    mg_why_clear(&inner);
+    int rc = mg_record_decode_trusted(raw, (size_t) len, out, &inner);
+    if (rc != MG_OK)
+        return mg_why_set(why, rc, "fiche stockée illisible (%s) : la base "
+                          "est endommagée (lancez « maillage check »)",
+                          inner.text);
+    return MG_OK;
+}
+
+int mg_store_get(mg_store_t *self, const uint8_t author[MG_KEY_BYTES],
+                 const char *rid, mg_record_t **out, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (out)
+        *out = NULL;
+    if (!self || !author || !rid || !out)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_GET_RAW, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        rc = s_decode_stored(sqlite3_column_blob(stmt, 0),
+                             sqlite3_column_bytes(stmt, 0), out, why);
+    } else if (rc == SQLITE_DONE) {
+        rc = mg_why_set(why, MG_ERR_NOT_FOUND,
+                        "aucune fiche « %.64s » de cet auteur", rid);
+    } else {
+        rc = s_db_fail(self, rc, why, "lecture d'une fiche");
+    }
+    s_stmt_done(stmt);
+    return rc;
+}
+
+int mg_store_max_counter(mg_store_t *self, const uint8_t author[MG_KEY_BYTES],
+                         uint64_t *out)
+{
+    if (!self || !author || !out)
+        return MG_ERR_ARG;
+    *out = 0;
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_MAX_COUNTER, &stmt, NULL);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    int result = MG_OK;
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+            *out = (uint64_t) sqlite3_column_int64(stmt, 0);
+    } else {
+        result = s_db_fail(self, rc, NULL, "lecture du compteur");
+    }
+    s_stmt_done(stmt);
+    return result;
+}
+
+/* Next byte string after every string that starts with `prefix`: the
+   prefix with its last byte below 0xFF incremented and the rest cut.
+   Returns its length, or 0 when there is none (all 0xFF). */
+static size_t s_prefix_end(const char *prefix, size_t len, char *end)
+{
+    memcpy(end, prefix, len);
+    while (len > 0) {
+        unsigned char last = (unsigned char) end[len - 1];
+        if (last < 0xFF) {
+            end[len - 1] = (char) (last + 1);
+            return len;
+        }
+        len--;
+    }
+    return 0;
+}
+
+int mg_store_resolve(mg_store_t *self, const char *kind, const char *prefix,
+                     const uint8_t *author, uint8_t author_out[MG_KEY_BYTES],
+                     char *rid_out, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !prefix || !author_out || !rid_out)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    size_t len = strlen(prefix);
+    if (len == 0)
+        return mg_why_set(why, MG_ERR_ARG, "identifiant de fiche vide");
+    if (len > MG_RID_MAX)
+        return mg_why_set(why, MG_ERR_NOT_FOUND,
+                          "« %.64s… » est plus long qu'un identifiant de "
+                          "fiche (%d caractères au plus)", prefix,
+                          MG_RID_MAX);
+
+    /* A byte range on rid instead of LIKE: the prefix is taken literally
+       ('%' and '_' are plain characters) and the (kind, rid) index is
+       used for both bounds. */
+    char end[MG_RID_MAX];
+    size_t end_len = s_prefix_end(prefix, len, end);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT author, rid FROM record WHERE deleted = 0 "
+             "AND rid >= ?1%s%s%s ORDER BY rid, author LIMIT %d",
+             end_len ? " AND rid < ?2" : "", kind ? " AND kind = ?3" : "",
+             author ? " AND author = ?4" : "", S_AMBIGUOUS_SHOWN + 1);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return s_db_fail(self, rc, why, "recherche d'une fiche");
+    sqlite3_bind_text(stmt, 1, prefix, (int) len, SQLITE_STATIC);
+    if (end_len)
+        sqlite3_bind_text(stmt, 2, end, (int) end_len, SQLITE_STATIC);
+    if (kind)
+        sqlite3_bind_text(stmt, 3, kind, -1, SQLITE_STATIC);
+    if (author)
+        sqlite3_bind_blob(stmt, 4, author, MG_KEY_BYTES, SQLITE_STATIC);
+
+    /* Rows come in rid order, so exact matches (the smallest string with
+       this prefix) come first. */
+    char rids[S_AMBIGUOUS_SHOWN + 1][MG_RID_MAX + 1];
+    uint8_t authors[S_AMBIGUOUS_SHOWN + 1][MG_KEY_BYTES];
+    int n = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const void *a = sqlite3_column_blob(stmt, 0);
+        const unsigned char *r = sqlite3_column_text(stmt, 1);
+        if (!a || sqlite3_column_bytes(stmt, 0) != MG_KEY_BYTES || !r)
+            continue;
+        memcpy(authors[n], a, MG_KEY_BYTES);
+        snprintf(rids[n], sizeof rids[n], "%s", (const char *) r);
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = s_db_fail(self, rc, why, "recherche d'une fiche");
+        sqlite3_finalize(stmt);
+        return rc;
+    }
+    sqlite3_finalize(stmt);
+
+    int exact = 0;
+    while (exact < n && strcmp(rids[exact], prefix) == 0)
+        exact++;
+    int pick = -1;
+    if (exact == 1 || (exact == 0 && n == 1))
+        pick = 0;
+    if (pick >= 0) {
+        memcpy(author_out, authors[pick], MG_KEY_BYTES);
+        memcpy(rid_out, rids[pick], strlen(rids[pick]) + 1);
+        return MG_OK;
+    }
+    if (n == 0)
+        return mg_why_set(why, MG_ERR_NOT_FOUND,
+                          "aucune fiche%s%s%s dont l'identifiant commence "
+                          "par « %s »",
+                          kind ? " « " : "", kind ? kind : "",
+                          kind ? " »" : "", prefix);
+
+    /* Several authors used the same rid: the rid alone cannot choose. */
+    char list[400] = "";
+    size_t used = 0;
+    if (exact > 1) {
+        for (int i = 0; i < exact && i < S_AMBIGUOUS_SHOWN; i++) {
+            char hex[17];
+            for (int b = 0; b < 8; b++)
+                snprintf(hex + 2 * b, 3, "%02x", authors[i][b]);
+            used += (size_t) snprintf(list + used, sizeof list - used, "%s%s",
+                                      i ? ", " : "", hex);
+        }
+        return mg_why_set(why, MG_ERR_AMBIGUOUS,
+                          "plusieurs auteurs ont une fiche « %s » "
+                          "(auteurs %s%s) ; précisez l'auteur",
+                          prefix, list, n > S_AMBIGUOUS_SHOWN ? ", …" : "");
+    }
+    for (int i = 0; i < n && i < S_AMBIGUOUS_SHOWN; i++)
+        used += (size_t) snprintf(list + used, sizeof list - used, "%s%s",
+                                  i ? ", " : "", rids[i]);
+    return mg_why_set(why, MG_ERR_AMBIGUOUS,
+                      "plusieurs fiches commencent par « %s » : %s%s ; "
+                      "donnez plus de caractères",
+                      prefix, list, n > S_AMBIGUOUS_SHOWN ? ", …" : "");
+}
+
+/* Steps `stmt`, whose first column is a record's raw bytes, calling `fn`
+   on each decoded record. Finalizes `stmt`. */
+static int s_iterate(mg_store_t *self, sqlite3_stmt *stmt, mg_record_fn *fn,
+                     void *arg, mg_why_t *why)
+{
+    int rc, result = MG_OK;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        mg_record_t *record = NULL;
+        result = s_decode_stored(sqlite3_column_blob(stmt, 0),
+                                 sqlite3_column_bytes(stmt, 0), &record, why);
+        if (result != MG_OK)
+            break;
+        result = fn(record, arg);
+        mg_record_destroy(&record);
+        if (result != 0)
+            break;
+    }
+    if (result == MG_OK && rc != SQLITE_DONE)
+        result = s_db_fail(self, rc, why, "lecture des fiches");
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+int mg_store_records(mg_store_t *self, const char *kind, bool with_tombstones,
+                     mg_record_fn *fn, void *arg, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !fn)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT raw FROM record WHERE 1%s%s "
+             "ORDER BY author, rid",
+             kind ? " AND kind = ?1" : "",
+             with_tombstones ? "" : " AND deleted = 0");
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return s_db_fail(self, rc, why, "lecture des fiches");
+    if (kind)
+        sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+    return s_iterate(self, stmt, fn, arg, why);
+}
+
+/* Trims spaces around a code and upper-cases it ("2a " → "2A"), into
+   `out`. Codes are short ASCII: anything longer cannot match. */
+static void s_normalize_code(const char *in, char *out, size_t size)
+{
+    while (*in == ' ' || *in == '\t')
+        in++;
+    size_t n = 0;
+    for (; in[n] && n + 1 < size; n++)
+        out[n] = (char) toupper((unsigned char) in[n]);
+    while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+        n--;
+    out[n] = '\0';
+}
+
+int mg_store_offers(mg_store_t *self, const mg_offer_query_t *query,
+                    mg_record_fn *fn, void *arg, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !fn)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    static const mg_offer_query_t all = {0};
+    if (!query)
+        query = &all;
+
+    char *service = NULL, *public_ = NULL, *commune = NULL;
+    char code_postal[16] = "", departement[16] = "";
+    int rc = MG_OK;
+    if (query->service
+        && (rc = s_fold_query("service", query->service, &service, why))
+               != MG_OK)
+        goto done;
+    if (query->public_
+        && (rc = s_fold_query("public", query->public_, &public_, why))
+               != MG_OK)
+        goto done;
+    if (query->commune
+        && (rc = s_fold_query("commune", query->commune, &commune, why))
+               != MG_OK)
+        goto done;
+    if (query->code_postal)
+        s_normalize_code(query->code_postal, code_postal, sizeof code_postal);
+    if (query->departement)
+        s_normalize_code(query->departement, departement, sizeof departement);
+
+    /* Only fixed fragments go into the text; every value is bound. */
+    char sql[1024];
+    snprintf(
+        sql, sizeof sql,
+        "SELECT r.raw FROM offer_idx o JOIN record r "
+        "ON r.author = o.author AND r.rid = o.rid WHERE r.deleted = 0%s%s%s%s%s%s "
+        "ORDER BY o.commune_fold, o.nom_fold, o.rid, o.author",
+        service ? " AND EXISTS (SELECT 1 FROM offer_term t WHERE "
+                  "t.author = o.author AND t.rid = o.rid AND "
+                  "t.field = '" S_FIELD_SERVICES "' AND t.value_fold = ?1)"
+                : "",
+        /* An offer that names no specific public serves everyone. */
+        public_ ? " AND (EXISTS (SELECT 1 FROM offer_term t WHERE "
+                  "t.author = o.author AND t.rid = o.rid AND "
+                  "t.field = '" S_FIELD_PUBLICS "' AND t.value_fold = ?2) "
+                  "OR NOT EXISTS (SELECT 1 FROM offer_term t WHERE "
+                  "t.author = o.author AND t.rid = o.rid AND "
+                  "t.field = '" S_FIELD_PUBLICS "'))"
+                : "",
+        commune ? " AND o.commune_fold = ?3" : "",
+        query->code_postal ? " AND o.code_postal = ?4" : "",
+        query->departement ? " AND o.departement = ?5" : "",
+        query->author ? " AND o.author = ?6" : "");
+    sqlite3_stmt *stmt = NULL;
+    int src = sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL);
+    if (src != SQLITE_OK) {
+        rc = s_db_fail(self, src, why, "recherche d'offres");
+        goto done;
+    }
+    if (service)
+        sqlite3_bind_text(stmt, 1, service, -1, SQLITE_STATIC);
+    if (public_)
+        sqlite3_bind_text(stmt, 2, public_, -1, SQLITE_STATIC);
+    if (commune)
+        sqlite3_bind_text(stmt, 3, commune, -1, SQLITE_STATIC);
+    if (query->code_postal)
+        sqlite3_bind_text(stmt, 4, code_postal, -1, SQLITE_STATIC);
+    if (query->departement)
+        sqlite3_bind_text(stmt, 5, departement, -1, SQLITE_STATIC);
+    if (query->author)
+        sqlite3_bind_blob(stmt, 6, query->author, MG_KEY_BYTES,
+                          SQLITE_STATIC);
+    rc = s_iterate(self, stmt, fn, arg, why);
+
+done:
+    free(service);
+    free(public_);
+    free(commune);
+    return rc;
+}
+
+int mg_store_counts(mg_store_t *self, bool by_author, mg_count_fn *fn,
+                    void *arg, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !fn)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    const char *sql =
+        by_author
+            ? "SELECT author, kind, sum(deleted = 0), sum(deleted <> 0) "
+              "FROM record GROUP BY author, kind ORDER BY author, kind"
+            : "SELECT NULL, kind, sum(deleted = 0), sum(deleted <> 0) "
+              "FROM record GROUP BY kind ORDER BY kind";
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return s_db_fail(self, rc, why, "comptage des fiches");
+    int result = MG_OK;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        /* Copies, so the row stays valid whatever fn does to the
+           connection. */
+        uint8_t author[MG_KEY_BYTES];
+        char kind[MG_KIND_MAX + 1];
+        const void *a = sqlite3_column_blob(stmt, 0);
+        const unsigned char *k = sqlite3_column_text(stmt, 1);
+        mg_count_t count = {0};
+        if (by_author && a && sqlite3_column_bytes(stmt, 0) == MG_KEY_BYTES) {
+            memcpy(author, a, MG_KEY_BYTES);
+            count.author = author;
+        }
+        snprintf(kind, sizeof kind, "%s", k ? (const char *) k : "");
+        count.kind = kind;
+        count.live = sqlite3_column_int64(stmt, 2);
+        count.tombstones = sqlite3_column_int64(stmt, 3);
+        result = fn(&count, arg);
+        if (result != 0)
+            break;
+    }
+    if (result == MG_OK && rc != SQLITE_DONE)
+        result = s_db_fail(self, rc, why, "comptage des fiches");
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
+/* Meta, check                                                          */
+
+int mg_store_meta_get(mg_store_t *self, const char *key, char *out,
+                      size_t size)
+{
+    if (!self || !key || !out || size == 0)
+        return MG_ERR_ARG;
+    out[0] = '\0';
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_META_GET, &stmt, NULL);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    int result = MG_OK;
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(stmt, 0);
+        snprintf(out, size, "%s", v ? (const char *) v : "");
+    } else if (rc == SQLITE_DONE) {
+        result = MG_ERR_NOT_FOUND;
+    } else {
+        result = s_db_fail(self, rc, NULL, "lecture d'un réglage");
+    }
+    s_stmt_done(stmt);
+    return result;
+}
+
+int mg_store_meta_set(mg_store_t *self, const char *key, const char *value,
+                      mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !key || !value)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_META_SET, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
+    return s_step_done(self, stmt, why, "enregistrement d'un réglage");
+}
+
+int mg_store_check(mg_store_t *self, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    /* integrity_check does not look at foreign keys: an index row whose
+       record vanished would go unnoticed without the second pragma. */
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db, "PRAGMA integrity_check", -1, &stmt,
+                                NULL);
+    if (rc != SQLITE_OK)
+        return s_db_fail(self, rc, why, "vérification de la base");
+    int result = MG_OK;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *answer = sqlite3_column_text(stmt, 0);
+        if (!answer || strcmp((const char *) answer, "ok") != 0)
+            result = mg_why_set(why, MG_ERR_DB,
+                                "la base est endommagée : %s",
+                                answer ? (const char *) answer : "?");
+    } else {
+        result = s_db_fail(self, rc, why, "vérification de la base");
+    }
+    sqlite3_finalize(stmt);
+    if (result != MG_OK)
+        return result;
+
+    rc = sqlite3_prepare_v2(self->db, "PRAGMA foreign_key_check", -1, &stmt,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return s_db_fail(self, rc, why, "vérification de la base");
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *table = sqlite3_column_text(stmt, 0);
+        result = mg_why_set(why, MG_ERR_DB,
+                            "index incohérent : la table %s a des lignes "
+                            "sans fiche",
+                            table ? (const char *) table : "?");
+    } else if (rc != SQLITE_DONE) {
+        result = s_db_fail(self, rc, why, "vérification de la base");
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
