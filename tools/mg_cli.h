@@ -58,7 +58,8 @@ void mg_new_rid(char out[17]);
 char *mg_fold(const char *text);
 
 /* Prints `text` in exactly `width` terminal columns: cut with "…" when
-   too long, padded with spaces when short. */
+   too long, padded with spaces when short. A negative width -W is for
+   the last column of a line: cut at W columns, not padded. */
 void mg_print_cell(FILE *out, const char *text, int width);
 
 /* Prints a field value: list items joined by sep. */

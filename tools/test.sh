@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: build and run every test, then build again with
+# AddressSanitizer + UndefinedBehaviorSanitizer and run every test again.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/tools/setup.sh"
+jobs=$(nproc)
+
+echo "== Tests (build normal)"
+ctest --test-dir "$top/build" --output-on-failure -j"$jobs"
+
+echo "== Tests sous AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DMG_SANITIZE=ON >/dev/null
+if ! cmake --build "$top/build-asan" -j"$jobs" >"$top/build-asan/build.log" 2>&1; then
+    cat "$top/build-asan/build.log"
+    exit 1
+fi
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$top/build-asan" --output-on-failure -j"$jobs"
