@@ -33,8 +33,22 @@ int mg_why_set(mg_why_t *why, int rc, const char *fmt, ...)
     if (why) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(why->text, sizeof why->text, fmt, ap);
+        int n = vsnprintf(why->text, sizeof why->text, fmt, ap);
         va_end(ap);
+        /* A cut message must not end inside a UTF-8 character: step back
+           over continuation bytes to the last complete one. */
+        if (n >= (int) sizeof why->text) {
+            size_t end = sizeof why->text - 1;
+            size_t lead = end;
+            while (lead > 0 && ((unsigned char) why->text[lead - 1] & 0xC0) == 0x80)
+                lead--;
+            if (lead > 0) {
+                unsigned char c = (unsigned char) why->text[lead - 1];
+                size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+                if (end - (lead - 1) < need)
+                    why->text[lead - 1] = '\0';
+            }
+        }
     }
     return rc;
 }

@@ -509,6 +509,20 @@ static void test_lenient_received(void)
     mg_body_destroy(&b);
 }
 
+/* A message cut at the buffer's end never ends inside a character. */
+static void test_why_utf8(void)
+{
+    mg_why_t why;
+    char long_text[3000] = "";
+    for (int i = 0; i < 1000; i++)
+        strcat(long_text, "é");
+    for (int pad = 0; pad < 4; pad++) {
+        mg_why_set(&why, MG_ERR_SCHEMA, "%.*s%s", pad, "xxx", long_text);
+        CHECK(mg_utf8_valid(why.text, strlen(why.text)));
+        CHECK(strlen(why.text) >= sizeof why.text - 4);
+    }
+}
+
 int main(void)
 {
     test_text();
@@ -520,5 +534,6 @@ int main(void)
     test_limits();
     test_schema_enums();
     test_lenient_received();
+    test_why_utf8();
     return mg_test_done("test_protocol");
 }

@@ -55,4 +55,19 @@ size_t mg_import_report_updated(const mg_import_report_t *report);
 size_t mg_import_report_unchanged(const mg_import_report_t *report);
 size_t mg_import_report_unmapped(const mg_import_report_t *report);
 
+/* How many times one line of the summary applied: a renamed field
+   (field, NULL, to_field, NULL), a mapped value (field, value, to_field,
+   to), a value kept in "non_mappe" (field, value, NULL, NULL), an unknown
+   field (field, NULL, NULL, NULL). 0 when it never applied. */
+size_t mg_import_report_count(const mg_import_report_t *report,
+                              const char *field, const char *value,
+                              const char *to_field, const char *to);
+
+/* The record id an import gives the lieu (source, id): the first 16 hex
+   digits of BLAKE2b-256("maillage-import\0" source "\0" id), so that
+   importing the same lieu again finds the same record. `source` may be
+   NULL (no source). Caller owns return value (free()); NULL if out of
+   memory. */
+char *mg_import_rid(const char *source, const char *id);
+
 #endif
