@@ -4,8 +4,10 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "mg_record.h"
 #include "mg_text.h"
 
 /* Enumerations: the labels of each pattern in schema.json v1.0.2, in the
@@ -398,4 +400,22 @@ int mg_departement_of(const char *code_insee, const char *code_postal,
         return 0;
     }
     return -1;
+}
+
+uint64_t mg_record_bucket(const mg_record_t *record)
+{
+    const char *kind = mg_record_kind(record);
+    if (mg_record_deleted(record)
+        || (strcmp(kind, "offer") != 0 && strcmp(kind, "profile") != 0))
+        return 0;
+    const mg_body_t *body = mg_record_body(record);
+    char dep[4];
+    if (mg_departement_of(mg_body_str(body, "code_insee"),
+                          mg_body_str(body, "code_postal"), dep) != 0)
+        return 0;
+    if (dep[0] == '2' && (dep[1] == 'A' || dep[1] == 'B'))
+        return dep[1] == 'A' ? 201 : 202;
+    if (strlen(dep) == 3)
+        return (uint64_t) strtoul(dep, NULL, 10);
+    return (uint64_t) strtoul(dep, NULL, 10) * 10;
 }

@@ -84,4 +84,13 @@ int mg_field_check_item(const mg_field_t *field, const char *value,
 int mg_departement_of(const char *code_insee, const char *code_postal,
                       char out[4]);
 
+/* The reconciliation bucket of a record: a territory number, so that one
+   département's records form one contiguous range of the reconciliation
+   keys (a node replicating some territories only can skip the others).
+   Offers and profiles: the département of code_insee / code_postal as
+   10 x its number ("16" -> 160, "2A" -> 201, "2B" -> 202, "971" -> 971);
+   everything else, tombstones included: 0. */
+struct mg_record_t;
+uint64_t mg_record_bucket(const struct mg_record_t *record);
+
 #endif

@@ -8,7 +8,13 @@
                   with folded (case- and accent-insensitive) keys;
       offer_term  one row per folded item of an offer's multi-valued fields
                   (services, publics_specifiquement_adresses);
-      meta        node settings; store_state holds the last `seq` handed out.
+      meta        node settings and the running node's status (mg_store.h);
+      store_state the last `seq` handed out and the peer list's version;
+      peer        the peers this node knows (mg_store_peers.c).
+
+    Every record row also carries its version id `vid` (BLAKE2b-256 of its
+    raw bytes) and reconciliation `bucket` (mg_record_bucket), written with
+    the row, for the replication reads of mg_store_repl.c.
 
     The index tables are derived data: they are rewritten from the record's
     body each time a record is stored, inside the same transaction.
@@ -22,7 +28,9 @@
 #include "mg_store.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +38,7 @@
 #include <utf8proc.h>
 
 #include "mg_offer.h"
+#include "mg_store_int.h"
 
 /* How long a connection waits for another one's write lock. Writers hold
    it for one import or one gossip batch; 5 s covers a large batch on a
@@ -56,13 +65,16 @@ static const char *const s_migrations[] = {
     "    key   TEXT PRIMARY KEY NOT NULL,"
     "    value TEXT NOT NULL"
     ") WITHOUT ROWID;"
-    /* A counter of its own rather than MAX(seq) + 1: it stays monotonic
-       even if a later version purges old tombstones. */
+    /* last_seq: a counter of its own rather than MAX(seq) + 1, so it
+       stays monotonic even if a later version purges old tombstones.
+       peers_version counts additions and removals of peers, so that the
+       daemon notices `maillage peer add/rm` with one cheap read. */
     "CREATE TABLE store_state ("
-    "    id       INTEGER PRIMARY KEY CHECK (id = 1),"
-    "    last_seq INTEGER NOT NULL"
+    "    id            INTEGER PRIMARY KEY CHECK (id = 1),"
+    "    last_seq      INTEGER NOT NULL,"
+    "    peers_version INTEGER NOT NULL"
     ");"
-    "INSERT INTO store_state (id, last_seq) VALUES (1, 0);"
+    "INSERT INTO store_state (id, last_seq, peers_version) VALUES (1, 0, 0);"
     "CREATE TABLE record ("
     "    author  BLOB NOT NULL CHECK (length(author) = 32),"
     "    rid     TEXT NOT NULL,"
@@ -72,9 +84,16 @@ static const char *const s_migrations[] = {
     "    deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
     "    raw     BLOB NOT NULL,"
     "    seq     INTEGER NOT NULL,"
+    "    vid     BLOB NOT NULL CHECK (length(vid) = 32),"
+    "    bucket  INTEGER NOT NULL CHECK (bucket >= 0),"
     "    PRIMARY KEY (author, rid)"
     ");"
     "CREATE UNIQUE INDEX record_seq ON record (seq);"
+    /* vid: serving a peer's request by version id. (bucket, vid) is the
+       reconciliation key order, and covers the scans of mg_store_items
+       and mg_store_fingerprint without reading the records' bytes. */
+    "CREATE UNIQUE INDEX record_vid ON record (vid);"
+    "CREATE INDEX record_bucket_vid ON record (bucket, vid);"
     "CREATE INDEX record_author_counter ON record (author, counter);"
     /* (kind, rid) rather than (kind): also serves prefix resolution. */
     "CREATE INDEX record_kind_rid ON record (kind, rid);"
@@ -106,32 +125,32 @@ static const char *const s_migrations[] = {
     "    PRIMARY KEY (author, rid, field, value_fold),"
     "    FOREIGN KEY (author, rid) REFERENCES offer_idx (author, rid)"
     ") WITHOUT ROWID;"
-    "CREATE INDEX offer_term_value ON offer_term (field, value_fold);",
+    "CREATE INDEX offer_term_value ON offer_term (field, value_fold);"
+    /* Sources and states are checked in C (mg_store_peers.c), not by
+       CHECK constraints, so that a later version can add one without
+       rebuilding the table. */
+    "CREATE TABLE peer ("
+    "    key          BLOB NOT NULL CHECK (length(key) = 32),"
+    "    endpoint     TEXT NOT NULL,"
+    "    source       TEXT NOT NULL,"
+    "    state        TEXT NOT NULL,"
+    "    added_ms     INTEGER NOT NULL,"
+    "    last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    "    last_sync_ms INTEGER NOT NULL DEFAULT 0,"
+    "    records_in   INTEGER NOT NULL DEFAULT 0,"
+    "    records_out  INTEGER NOT NULL DEFAULT 0,"
+    "    failures     INTEGER NOT NULL DEFAULT 0,"
+    "    next_try_ms  INTEGER NOT NULL DEFAULT 0,"
+    "    PRIMARY KEY (key, endpoint)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX peer_endpoint ON peer (endpoint);",
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 
 _Static_assert(S_MIGRATION_COUNT == MG_STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
-/* Statements prepared once per connection and reused. Only statements
-   that never call back into user code are cached: an iteration's
-   callback may call the store again, and re-entering a cached statement
-   would reset it under the caller's feet. */
-typedef enum {
-    S_GET_COUNTER,
-    S_NEXT_SEQ,
-    S_UPSERT_RECORD,
-    S_DELETE_TERMS,
-    S_DELETE_OFFER,
-    S_INSERT_OFFER,
-    S_INSERT_TERM,
-    S_GET_RAW,
-    S_MAX_COUNTER,
-    S_META_GET,
-    S_META_SET,
-    S_STMT_COUNT
-} s_stmt_id_t;
-
+/* The SQL of mg_store.c's cached statements (mg_store_int.h). */
 static const char *const s_stmt_sql[S_STMT_COUNT] = {
     [S_GET_COUNTER] =
         "SELECT counter, raw FROM record WHERE author = ?1 AND rid = ?2",
@@ -140,10 +159,12 @@ static const char *const s_stmt_sql[S_STMT_COUNT] = {
         "RETURNING last_seq",
     [S_UPSERT_RECORD] =
         "INSERT INTO record (author, rid, kind, counter, created, deleted, "
-        "raw, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "raw, seq, vid, bucket) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
         "ON CONFLICT (author, rid) DO UPDATE SET kind = excluded.kind, "
         "counter = excluded.counter, created = excluded.created, "
-        "deleted = excluded.deleted, raw = excluded.raw, seq = excluded.seq",
+        "deleted = excluded.deleted, raw = excluded.raw, seq = excluded.seq, "
+        "vid = excluded.vid, bucket = excluded.bucket",
     [S_DELETE_TERMS] =
         "DELETE FROM offer_term WHERE author = ?1 AND rid = ?2",
     [S_DELETE_OFFER] =
@@ -164,11 +185,8 @@ static const char *const s_stmt_sql[S_STMT_COUNT] = {
     [S_META_SET] =
         "INSERT INTO meta (key, value) VALUES (?1, ?2) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-};
-
-struct mg_store_t {
-    sqlite3 *db;                          /* the connection; one per store */
-    sqlite3_stmt *stmts[S_STMT_COUNT];    /* cached, prepared on first use */
+    [S_META_DEL] =
+        "DELETE FROM meta WHERE key = ?1",
 };
 
 /* ------------------------------------------------------------------ */
@@ -196,12 +214,12 @@ static int s_db_fail(mg_store_t *self, int rc, mg_why_t *why,
 /* ------------------------------------------------------------------ */
 /* Statements                                                           */
 
-/* The cached statement `id`, reset and ready to bind. */
-static int s_stmt(mg_store_t *self, s_stmt_id_t id, sqlite3_stmt **out,
-                  mg_why_t *why)
+int mg_store_stmt_(mg_store_t *self, s_stmt_id_t id, const char *sql,
+                   sqlite3_stmt **out, mg_why_t *why)
 {
+    *out = NULL;
     if (!self->stmts[id]) {
-        int rc = sqlite3_prepare_v3(self->db, s_stmt_sql[id], -1,
+        int rc = sqlite3_prepare_v3(self->db, sql, -1,
                                     SQLITE_PREPARE_PERSISTENT,
                                     &self->stmts[id], NULL);
         if (rc != SQLITE_OK)
@@ -209,6 +227,13 @@ static int s_stmt(mg_store_t *self, s_stmt_id_t id, sqlite3_stmt **out,
     }
     *out = self->stmts[id];
     return MG_OK;
+}
+
+/* The cached statement `id` of this file, reset and ready to bind. */
+static int s_stmt(mg_store_t *self, s_stmt_id_t id, sqlite3_stmt **out,
+                  mg_why_t *why)
+{
+    return mg_store_stmt_(self, id, s_stmt_sql[id], out, why);
 }
 
 /* Releases a cached statement's read lock and bindings after use. */
@@ -238,6 +263,23 @@ static int s_step_done(mg_store_t *self, sqlite3_stmt *stmt, mg_why_t *why,
         result = s_db_fail(self, rc, why, what);
     s_stmt_done(stmt);
     return result;
+}
+
+int mg_store_fail_(mg_store_t *self, int rc, mg_why_t *why,
+                   const char *what)
+{
+    return s_db_fail(self, rc, why, what);
+}
+
+void mg_store_done_(sqlite3_stmt *stmt)
+{
+    s_stmt_done(stmt);
+}
+
+int mg_store_step_done_(mg_store_t *self, sqlite3_stmt *stmt, mg_why_t *why,
+                        const char *what)
+{
+    return s_step_done(self, stmt, why, what);
 }
 
 /* Reads a one-integer PRAGMA (user_version, application_id). */
@@ -401,6 +443,10 @@ int mg_store_open(const char *path, mg_store_t **out, mg_why_t *why)
     if (!path || !*path)
         return mg_why_set(why, MG_ERR_ARG, "chemin de la base manquant");
 
+    /* Version ids are BLAKE2b (libsodium); init is idempotent and lets
+       libsodium pick its fastest implementation. */
+    if (sodium_init() < 0)
+        return mg_why_set(why, MG_ERR_IO, "libsodium ne s'initialise pas");
     mg_store_t *self = calloc(1, sizeof *self);
     if (!self)
         return mg_why_set(why, MG_ERR_NOMEM, "%s",
@@ -451,10 +497,21 @@ int mg_store_open(const char *path, mg_store_t **out, mg_why_t *why)
        risks the last transactions on power loss, which gossip refills.
        temp_store in memory keeps each apply's savepoint journal off disk:
        inside an import's transaction it was written to a temp file page
-       by page, which made a 20,000-record import 3x slower. */
+       by page, which made a 20,000-record import 3x slower.
+       Bulk writes (a new node receiving the national picture, 100,000
+       records) touch the random-keyed vid indexes all over: with
+       SQLite's defaults (2 MiB cache, checkpoint every 1,000 pages) every
+       batch re-read and re-checkpointed the same index pages, and 100,000
+       offers applied at 6,000/s. A 32 MiB cache holds the indexes of
+       that many records, and checkpointing every 8,000 pages (32 MiB of
+       WAL) writes a page once for several batches: 15,000/s. The cache is
+       a ceiling, allocated only as pages are read; journal_size_limit
+       gives the WAL's disk space back after a burst. */
     rc = s_exec(self,
                 "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                "PRAGMA temp_store = MEMORY",
+                "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; "
+                "PRAGMA wal_autocheckpoint = 8000; "
+                "PRAGMA journal_size_limit = 67108864",
                 why, "réglage de la connexion");
     if (rc != MG_OK)
         goto fail;
@@ -553,6 +610,16 @@ static int s_unit_end(mg_store_t *self, bool nested, int rc, mg_why_t *why)
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
     }
     return rc;
+}
+
+int mg_store_unit_begin_(mg_store_t *self, bool *nested, mg_why_t *why)
+{
+    return s_unit_begin(self, nested, why);
+}
+
+int mg_store_unit_end_(mg_store_t *self, bool nested, int rc, mg_why_t *why)
+{
+    return s_unit_end(self, nested, rc, why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -732,7 +799,7 @@ static int s_index_offer(mg_store_t *self, const mg_record_t *record,
 /* Stores `record` as the version of its (author, rid), with a new seq,
    and rewrites its index rows. Runs inside the caller's unit of work. */
 static int s_store_record(mg_store_t *self, const mg_record_t *record,
-                          mg_why_t *why)
+                          bool found, mg_why_t *why)
 {
     const uint8_t *author = mg_record_author(record);
     const char *rid = mg_record_rid(record);
@@ -770,34 +837,40 @@ static int s_store_record(mg_store_t *self, const mg_record_t *record,
     sqlite3_bind_int(stmt, 6, mg_record_deleted(record) ? 1 : 0);
     sqlite3_bind_blob(stmt, 7, raw, (int) raw_len, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 8, seq);
+    uint8_t vid[MG_VID_BYTES];
+    mg_store_vid_of(record, vid);
+    sqlite3_bind_blob(stmt, 9, vid, MG_VID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 10, (int64_t) mg_record_bucket(record));
     rc = s_step_done(self, stmt, why, "enregistrement d'une fiche");
     if (rc != MG_OK)
         return rc;
 
     /* The previous version may have been another kind or live: its index
-       rows go in every case, and only a live offer gets new ones. */
-    rc = s_index_remove(self, author, rid, why);
-    if (rc != MG_OK)
-        return rc;
+       rows go in every case, and only a live offer gets new ones. A
+       first version has none (they reference the record row). */
+    if (found) {
+        rc = s_index_remove(self, author, rid, why);
+        if (rc != MG_OK)
+            return rc;
+    }
     if (!mg_record_deleted(record)
         && strcmp(mg_record_kind(record), "offer") == 0)
         rc = s_index_offer(self, record, why);
     return rc;
 }
 
-int mg_store_apply_record(mg_store_t *self, const mg_record_t *record,
-                          mg_apply_t *outcome, mg_why_t *why)
+/* Refuses a record the store cannot keep. mg_record_decode and
+   mg_record_sign never produce one: this guards against callers'
+   mistakes. */
+static int s_check_record(const mg_record_t *record, mg_why_t *why)
 {
-    mg_why_clear(why);
-    if (!self || !record)
+    if (!record)
         return mg_why_set(why, MG_ERR_ARG, "argument manquant");
-    const uint8_t *author = mg_record_author(record);
-    const char *rid = mg_record_rid(record);
-    const char *kind = mg_record_kind(record);
     size_t raw_len = 0;
     const uint8_t *raw = mg_record_bytes(record, &raw_len);
     uint64_t counter = mg_record_counter(record);
-    if (!author || !rid || !kind || !raw || raw_len == 0
+    if (!mg_record_author(record) || !mg_record_rid(record)
+        || !mg_record_kind(record) || !raw || raw_len == 0
         || raw_len > MG_RECORD_MAX)
         return mg_why_set(why, MG_ERR_ARG, "fiche incomplète");
     /* SQLite integers are signed 64-bit; a larger counter would compare
@@ -806,12 +879,24 @@ int mg_store_apply_record(mg_store_t *self, const mg_record_t *record,
         return mg_why_set(why, MG_ERR_TOO_LARGE,
                           "compteur de version trop grand (%" PRIu64 ")",
                           counter);
+    return MG_OK;
+}
+
+int mg_store_apply_record(mg_store_t *self, const mg_record_t *record,
+                          mg_apply_t *outcome, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    int rc = s_check_record(record, why);
+    if (rc != MG_OK)
+        return rc;
 
     /* Versions only grow, so "the stored one wins" read without the write
        lock stays true: duplicates from gossip are answered without
        queueing behind another writer. */
     bool found = false, wins = false;
-    int rc = s_record_wins(self, record, &found, &wins, why);
+    rc = s_record_wins(self, record, &found, &wins, why);
     if (rc != MG_OK)
         return rc;
     if (!wins) {
@@ -829,13 +914,64 @@ int mg_store_apply_record(mg_store_t *self, const mg_record_t *record,
     rc = s_record_wins(self, record, &found, &wins, why);
     mg_apply_t result = MG_APPLY_KEPT;
     if (rc == MG_OK && wins) {
-        rc = s_store_record(self, record, why);
+        rc = s_store_record(self, record, found, why);
         result = found ? MG_APPLY_REPLACED : MG_APPLY_NEW;
     }
     rc = s_unit_end(self, nested, rc, why);
     if (rc == MG_OK && outcome)
         *outcome = result;
     return rc;
+}
+
+int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
+                         size_t count, mg_apply_t *outcomes, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || (count > 0 && (!records || !outcomes)))
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    for (size_t i = 0; i < count; i++) {
+        mg_why_t inner;
+        int rc = s_check_record(records[i], &inner);
+        if (rc != MG_OK)
+            return mg_why_set(why, rc, "fiche %zu du lot : %s", i + 1,
+                              inner.text);
+    }
+
+    /* As in mg_store_apply_record: a batch of duplicates (the same push
+       forwarded by several neighbours) is answered without the write
+       lock. The answer only holds for a batch where nothing wins. */
+    bool any_wins = false;
+    for (size_t i = 0; i < count && !any_wins; i++) {
+        bool found = false, wins = false;
+        int rc = s_record_wins(self, records[i], &found, &wins, why);
+        if (rc != MG_OK)
+            return rc;
+        any_wins = wins;
+    }
+    if (!any_wins) {
+        for (size_t i = 0; i < count; i++)
+            outcomes[i] = MG_APPLY_KEPT;
+        return MG_OK;
+    }
+
+    bool nested = false;
+    int rc = s_unit_begin(self, &nested, why);
+    if (rc != MG_OK)
+        return rc;
+    /* Read again under the lock; a record that appears twice in the
+       batch meets its own earlier copy here. */
+    for (size_t i = 0; i < count && rc == MG_OK; i++) {
+        bool found = false, wins = false;
+        rc = s_record_wins(self, records[i], &found, &wins, why);
+        if (rc != MG_OK)
+            break;
+        outcomes[i] = MG_APPLY_KEPT;
+        if (wins) {
+            rc = s_store_record(self, records[i], found, why);
+            outcomes[i] = found ? MG_APPLY_REPLACED : MG_APPLY_NEW;
+        }
+    }
+    return s_unit_end(self, nested, rc, why);
 }
 
 int mg_store_apply(mg_store_t *self, const uint8_t *data, size_t len,
@@ -1268,6 +1404,46 @@ int mg_store_meta_set(mg_store_t *self, const char *key, const char *value,
     sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
     return s_step_done(self, stmt, why, "enregistrement d'un réglage");
+}
+
+int mg_store_meta_del(mg_store_t *self, const char *key, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !key)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_META_DEL, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    return s_step_done(self, stmt, why, "effacement d'un réglage");
+}
+
+int mg_store_meta_get_int(mg_store_t *self, const char *key, int64_t *out)
+{
+    if (!out)
+        return MG_ERR_ARG;
+    *out = 0;
+    /* INT64_MIN has 20 characters; anything longer is not ours. */
+    char text[32];
+    int rc = mg_store_meta_get(self, key, text, sizeof text);
+    if (rc != MG_OK)
+        return rc;
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE)
+        return MG_ERR_MALFORMED;
+    *out = (int64_t) value;
+    return MG_OK;
+}
+
+int mg_store_meta_set_int(mg_store_t *self, const char *key, int64_t value,
+                          mg_why_t *why)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%" PRId64, value);
+    return mg_store_meta_set(self, key, text, why);
 }
 
 int mg_store_check(mg_store_t *self, mg_why_t *why)

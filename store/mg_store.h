@@ -42,6 +42,17 @@ typedef enum {
     MG_APPLY_KEPT = 3,      /* the stored version is as new or newer: nothing changed */
 } mg_apply_t;
 
+/* Applies many already verified records in one transaction (BEGIN
+   IMMEDIATE ... COMMIT, or a savepoint inside the caller's transaction),
+   as mg_store_apply_record would one by one, in order: a record that
+   appears twice meets its own first copy. outcomes[i] tells what
+   happened to records[i]. All or nothing: on any failure nothing is
+   stored and `outcomes` is unspecified. A batch where nothing is newer
+   than what is stored takes no write lock. The daemon applies what a
+   peer sends this way: one commit per batch instead of one per record. */
+int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
+                         size_t count, mg_apply_t *outcomes, mg_why_t *why);
+
 /* Decodes and verifies `data` (mg_record_decode) and applies it. A record
    that fails verification changes nothing and returns its error. */
 int mg_store_apply(mg_store_t *self, const uint8_t *data, size_t len,
@@ -119,6 +130,25 @@ int mg_store_meta_get(mg_store_t *self, const char *key, char *out,
                       size_t size);
 int mg_store_meta_set(mg_store_t *self, const char *key, const char *value,
                       mg_why_t *why);
+/* Removes `key`; MG_OK whether or not it was set. */
+int mg_store_meta_del(mg_store_t *self, const char *key, mg_why_t *why);
+/* Integers stored as decimal text. get_int: MG_ERR_NOT_FOUND when unset,
+   MG_ERR_MALFORMED when the value is not a decimal int64. */
+int mg_store_meta_get_int(mg_store_t *self, const char *key, int64_t *out);
+int mg_store_meta_set_int(mg_store_t *self, const char *key, int64_t value,
+                          mg_why_t *why);
+
+/* Meta keys the running daemon keeps up to date, so that `maillage
+   status` in another process can describe it. The daemon sets pid,
+   started_ms and endpoints at start, heartbeat_ms every few seconds, and
+   deletes pid at a clean stop. A reader considers the node running when
+   node.pid is set and node.heartbeat_ms is recent (a crashed daemon
+   leaves a stale heartbeat). Times are ms since the Unix epoch. */
+#define MG_META_NODE_PID "node.pid"                 /* decimal process id */
+#define MG_META_NODE_STARTED_MS "node.started_ms"   /* decimal */
+#define MG_META_NODE_HEARTBEAT_MS "node.heartbeat_ms" /* decimal */
+#define MG_META_NODE_ENDPOINTS "node.endpoints"     /* bound endpoints,
+                                                       space-separated */
 
 /* Runs PRAGMA integrity_check; MG_OK when it answers "ok". */
 int mg_store_check(mg_store_t *self, mg_why_t *why);
@@ -130,6 +160,153 @@ int mg_store_check(mg_store_t *self, mg_why_t *why);
    Yrieix  " → "saint yrieix"). Caller owns *out (free()). Returns MG_OK,
    MG_ERR_UTF8 (not valid UTF-8), MG_ERR_NOMEM or MG_ERR_ARG. */
 int mg_store_fold(const char *text, char **out);
+
+/* ------------------------------------------------------------------ */
+/* Replication (mg_store_repl.c)                                        */
+
+/* Version ids. A record version's vid is BLAKE2b-256 (unkeyed) of its
+   exact signed bytes: two nodes holding the same version hold the same
+   vid, and any different version -- newer, forged, or re-encoded -- has
+   another. The store keeps each stored version's vid and reconciliation
+   bucket (mg_record_bucket, mg_offer.h) beside its bytes. */
+#define MG_VID_BYTES 32
+
+/* The vid of `record` (of its bytes as mg_record_bytes gives them). The
+   daemon computes the vids of what it applies with this. */
+void mg_store_vid_of(const mg_record_t *record, uint8_t out[MG_VID_BYTES]);
+
+/* Called once per stored version; return non-zero to stop (that value
+   is then returned by mg_store_items). `vid` is only valid during the
+   call. */
+typedef int (mg_item_fn)(uint64_t bucket, const uint8_t vid[MG_VID_BYTES],
+                         void *arg);
+
+/* Every stored version, tombstones and unknown kinds included, in
+   (bucket, vid) order, read from an index without touching the records'
+   bytes: this fills the daemon's reconciliation set at start. The
+   callback may read the store but must not write to it. To follow the
+   store afterwards, call mg_store_last_seq BEFORE this, then poll
+   mg_store_changes_since from that seq: a write that lands in between
+   is then seen twice, never missed. */
+int mg_store_items(mg_store_t *self, mg_item_fn *fn, void *arg,
+                   mg_why_t *why);
+
+/* The bytes of the stored version whose vid is `vid`. Caller owns *raw
+   (free()). MG_ERR_NOT_FOUND when no stored record has that vid, e.g.
+   it was replaced by a newer version since the caller saw it. */
+int mg_store_get_vid(mg_store_t *self, const uint8_t vid[MG_VID_BYTES],
+                     uint8_t **raw, size_t *len, mg_why_t *why);
+
+/* The change feed. Each store write of a record version takes the next
+   store-wide sequence number `seq` (its row keeps it), whichever process
+   wrote it; a replaced version's row takes the new version's seq, so the
+   feed shows every (author, rid) once, at its latest version.
+   last_seq: the last seq handed out (0 for an empty store). */
+int mg_store_last_seq(mg_store_t *self, int64_t *seq);
+
+/* One stored version in the change feed. `author` and `rid` identify the
+   record (so the caller can drop the vid it had for that (author, rid):
+   the replaced version no longer appears anywhere); `raw`/`len` are its
+   exact bytes, `bucket`/`vid` its reconciliation key. Pointers are only
+   valid during the call. Return non-zero to stop (that value is then
+   returned by mg_store_changes_since). */
+typedef int (mg_change_fn)(int64_t seq, const uint8_t author[MG_KEY_BYTES],
+                           const char *rid, const uint8_t *raw, size_t len,
+                           uint64_t bucket, const uint8_t vid[MG_VID_BYTES],
+                           void *arg);
+
+/* Calls `fn` for the stored versions with seq > after_seq, in seq order,
+   at most `limit` of them (0: no limit). The caller remembers the last
+   seq it was given and asks again from there. Commits are in seq order
+   (one writer at a time), so nothing is skipped. The callback may read
+   the store but must not write to it. */
+int mg_store_changes_since(mg_store_t *self, int64_t after_seq, size_t limit,
+                           mg_change_fn *fn, void *arg, mg_why_t *why);
+
+/* Fingerprint of the whole store, as range-based reconciliation
+   fingerprints a range: BLAKE2b-128 (unkeyed) of
+       sum || count
+   where sum is the sum of all stored vids read as little-endian 256-bit
+   integers, modulo 2^256 (32 bytes, little-endian), and count the number
+   of stored versions (8 bytes, little-endian). Two stores holding the
+   same versions have the same fingerprint, whatever the order they
+   received them in. *count (may be NULL) gets the number of versions. */
+#define MG_FINGERPRINT_BYTES 16
+int mg_store_fingerprint(mg_store_t *self, uint8_t out[MG_FINGERPRINT_BYTES],
+                         int64_t *count, mg_why_t *why);
+
+/* ------------------------------------------------------------------ */
+/* Peers (mg_store_peers.c)                                             */
+
+/* The peers this node knows, one row per (key, endpoint): the CLI adds
+   and removes them (`maillage peer add/rm`), the daemon adds the ones it
+   discovers and keeps their state up to date. */
+#define MG_ENDPOINT_MAX 255 /* bytes in an endpoint, without the NUL */
+
+/* How a peer was learnt: "invite" (an invite code), "profile" (a signed
+   profile record's endpoints), "beacon" (LAN discovery), "inbound" (it
+   connected to us). */
+#define MG_PEER_SOURCE_MAX 15
+/* Where the daemon is with a peer: "new" (never tried), "connecting",
+   "live", "backoff" (failed, next try at next_try_ms), "dead" (given up). */
+#define MG_PEER_STATE_MAX 15
+
+typedef struct {
+    uint8_t key[MG_KEY_BYTES];            /* the peer's Ed25519 public key */
+    char endpoint[MG_ENDPOINT_MAX + 1];   /* e.g. "tcp://192.0.2.1:7470" */
+    char source[MG_PEER_SOURCE_MAX + 1];  /* how it was learnt (above) */
+    char state[MG_PEER_STATE_MAX + 1];    /* the daemon's state (above) */
+    int64_t added_ms;       /* when it was added (ms since the epoch) */
+    int64_t last_seen_ms;   /* last message received from it; 0: never */
+    int64_t last_sync_ms;   /* last completed reconciliation; 0: never */
+    int64_t records_in;     /* records received from it that were new */
+    int64_t records_out;    /* records sent to it */
+    int64_t next_try_ms;    /* backoff: do not dial before this */
+    int failures;           /* consecutive failed attempts */
+} mg_peer_row_t;
+
+/* Adds the peer (key, endpoint) in state "new" with zero counters.
+   `source` is one of the sources above. If it is already known, changes
+   nothing and sets *added (may be NULL) to false. MG_ERR_ARG for an
+   empty or too long endpoint or an unknown source. */
+int mg_store_peer_add(mg_store_t *self, const uint8_t key[MG_KEY_BYTES],
+                      const char *endpoint, const char *source,
+                      int64_t now_ms, bool *added, mg_why_t *why);
+
+/* Writes the mutable columns of the peer (row->key, row->endpoint):
+   source, state, last_seen_ms, last_sync_ms, records_in, records_out,
+   failures, next_try_ms (added_ms is kept). MG_ERR_NOT_FOUND if the peer
+   was removed meanwhile (e.g. by `maillage peer rm` in another process):
+   the daemon should then drop it. MG_ERR_ARG for an unknown state or
+   source. */
+int mg_store_peer_update(mg_store_t *self, const mg_peer_row_t *row,
+                         mg_why_t *why);
+
+/* Removes every peer whose endpoint equals `what`, and, when `what` is
+   4 to 64 hex digits (either case), every peer whose hex key starts with
+   it. *removed (may be NULL) gets the number of rows removed. A key
+   prefix matching several different keys removes nothing and returns
+   MG_ERR_AMBIGUOUS (why lists them); nothing matching returns
+   MG_ERR_NOT_FOUND (MG_ERR_ARG when `what` looked like a key prefix
+   shorter than 4 digits). */
+int mg_store_peer_rm(mg_store_t *self, const char *what, int *removed,
+                     mg_why_t *why);
+
+/* Called once per peer with a copy the callback may keep; return
+   non-zero to stop (that value is then returned by mg_store_peers). */
+typedef int (mg_peer_fn)(const mg_peer_row_t *row, void *arg);
+
+/* Every peer, ordered by added_ms (then key, endpoint). The rows are
+   read before the first call, so the callback may write to the store
+   (e.g. mg_store_peer_update). */
+int mg_store_peers(mg_store_t *self, mg_peer_fn *fn, void *arg,
+                   mg_why_t *why);
+
+/* A counter bumped by every mg_store_peer_add that adds and every
+   mg_store_peer_rm that removes, in any process (not by updates): the
+   daemon compares it with the value it last saw to notice `maillage peer
+   add/rm` with one cheap read, then reloads with mg_store_peers. */
+int mg_store_peers_version(mg_store_t *self, int64_t *version);
 
 /* The underlying handle, for tests and later modules of store/. */
 struct sqlite3 *mg_store_db(mg_store_t *self);

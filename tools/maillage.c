@@ -391,9 +391,21 @@ static int s_cmd_status(int argc, char **argv)
     mg_hex_encode(ctx.id.pk, 32, hex);
     s_status_t st = {.ctx = &ctx};
     if (json) {
-        st.json = json_pack("{s:s,s:s,s:s,s:{},s:{}}", "name", pname ? pname : name,
-                            "dir", ctx.paths.dir, "public_key", hex,
-                            "records", "authors");
+        long pid = 0;
+        int64_t age = 0;
+        bool running = mg_node_running(ctx.store, &pid, &age);
+        char eps[1024] = "";
+        mg_store_meta_get(ctx.store, "node.endpoints", eps, sizeof eps);
+        uint8_t fp[MG_FINGERPRINT_BYTES];
+        char fphex[2 * MG_FINGERPRINT_BYTES + 1] = "";
+        int64_t versions = 0;
+        if (mg_store_fingerprint(ctx.store, fp, &versions, NULL) == MG_OK)
+            mg_hex_encode(fp, sizeof fp, fphex);
+        st.json = json_pack("{s:s,s:s,s:s,s:{},s:{},s:{s:b,s:I,s:s},s:s,s:I}", "name",
+                            pname ? pname : name, "dir", ctx.paths.dir, "public_key", hex,
+                            "records", "authors", "node", "running", running, "pid",
+                            (json_int_t) (running ? pid : 0), "endpoints", eps,
+                            "fingerprint", fphex, "versions", (json_int_t) versions);
         rc = mg_store_counts(ctx.store, false, s_status_kind, &st, &why);
         if (rc == MG_OK)
             rc = mg_store_counts(ctx.store, true, s_status_author, &st, &why);
@@ -403,11 +415,23 @@ static int s_cmd_status(int argc, char **argv)
         }
         json_decref(st.json);
     } else {
+        long pid = 0;
+        int64_t age = 0;
+        bool running = mg_node_running(ctx.store, &pid, &age);
+        char eps[1024] = "";
+        mg_store_meta_get(ctx.store, "node.endpoints", eps, sizeof eps);
         printf("Nœud         : %s\n"
                "Dossier      : %s\n"
-               "Clé publique : %s\n\n"
-               "Fiches par type :\n",
+               "Clé publique : %s\n",
                pname ? pname : name, ctx.paths.dir, hex);
+        if (running)
+            printf("Démon        : en marche (processus %ld), écoute %s\n", pid,
+                   eps[0] ? eps : "(connexions sortantes seulement)");
+        else
+            printf("Démon        : arrêté (lancez « maillage node »)\n");
+        printf("\nPairs :\n");
+        mg_print_peers(ctx.store, false);
+        printf("\nFiches par type :\n");
         rc = mg_store_counts(ctx.store, false, s_status_kind, &st, &why);
         if (rc == MG_OK) {
             printf("\nFiches par auteur :\n");
@@ -1097,7 +1121,11 @@ static void s_usage(FILE *out)
             "  offer add|update|rm|show|list\n"
             "                         vos offres de service, et celles du réseau\n"
             "  import FICHIER         importe des lieux (standard national, CSV ou JSON)\n"
-            "  export --format F      exporte les offres (standard-csv, standard-json, geojson)\n\n"
+            "  export --format F      exporte les offres (standard-csv, standard-json, geojson)\n"
+            "  node                   fait tourner le nœud (synchronisation avec les pairs)\n"
+            "  invite                 affiche l'invitation à donner aux structures voisines\n"
+            "  peer add|list|rm       les pairs de ce nœud\n"
+            "  demo                   trois nœuds de démonstration, en une minute\n\n"
             "Dossier des données : --dir, sinon $MAILLAGE_DIR, sinon\n"
             "$XDG_DATA_HOME/maillage (par défaut ~/.local/share/maillage).\n"
             "« maillage COMMANDE --help » détaille chaque commande.\n",
@@ -1145,6 +1173,16 @@ int main(int argc, char **argv)
         return s_cmd_import(argc, argv);
     if (strcmp(cmd, "export") == 0)
         return s_cmd_export(argc, argv);
+    if (strcmp(cmd, "node") == 0)
+        return mg_cmd_node(argc, argv, s_dir_option);
+    if (strcmp(cmd, "invite") == 0)
+        return mg_cmd_invite(argc, argv, s_dir_option);
+    if (strcmp(cmd, "peer") == 0 || strcmp(cmd, "peers") == 0)
+        return mg_cmd_peer(argc, argv, s_dir_option);
+    if (strcmp(cmd, "demo") == 0) {
+        const char *data = getenv("MAILLAGE_DEMO_DATA");
+        return mg_cmd_demo(argc, argv, data && *data ? data : MG_DEMO_DATA);
+    }
     fprintf(stderr, "maillage : commande inconnue : %s\n\n", cmd);
     s_usage(stderr);
     return 2;

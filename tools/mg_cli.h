@@ -66,4 +66,17 @@ void mg_print_cell(FILE *out, const char *text, int width);
 void mg_print_value(FILE *out, const mg_body_t *body, const char *key,
                     const char *sep);
 
+/* Commands around the daemon (mg_cmd_node.c). argv[0] is the command. */
+int mg_cmd_node(int argc, char **argv, const char *dir);
+int mg_cmd_invite(int argc, char **argv, const char *dir);
+int mg_cmd_peer(int argc, char **argv, const char *dir);
+int mg_cmd_demo(int argc, char **argv, const char *data_file);
+
+/* Whether a node daemon is running on this store (live pid, heartbeat
+   younger than 5 s); fills its pid and the heartbeat's age. */
+bool mg_node_running(mg_store_t *store, long *pid, int64_t *age_ms);
+
+/* Prints the peer table, as text or JSON. */
+int mg_print_peers(mg_store_t *store, bool json);
+
 #endif

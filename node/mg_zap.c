@@ -1,0 +1,93 @@
+/*  mg_zap.c - process-wide ZAP handler, see mg_zap.h. */
+#include "mg_zap.h"
+
+#include <czmq.h>
+#include <pthread.h>
+
+#include "mg_text.h"
+
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static zactor_t *s_actor = NULL;
+static int s_users = 0;
+
+static void s_reply(zsock_t *handler, const char *version, const char *req_id,
+                    const char *status, const char *text, const char *user)
+{
+    zmsg_t *reply = zmsg_new();
+    zmsg_addstr(reply, version);
+    zmsg_addstr(reply, req_id);
+    zmsg_addstr(reply, status);
+    zmsg_addstr(reply, text);
+    zmsg_addstr(reply, user);
+    zmsg_addmem(reply, NULL, 0); /* no metadata */
+    zmsg_send(&reply, handler);
+}
+
+static void s_zap_actor(zsock_t *pipe, void *arg)
+{
+    (void) arg;
+    zsock_t *handler = zsock_new_rep("inproc://zeromq.zap.01");
+    zsock_signal(pipe, handler ? 0 : 1);
+    if (!handler)
+        return;
+    zpoller_t *poller = zpoller_new(pipe, handler, NULL);
+    while (true) {
+        void *which = zpoller_wait(poller, -1);
+        if (which == pipe || !which)
+            break; /* $TERM or interrupted */
+        zmsg_t *req = zmsg_recv(handler);
+        if (!req)
+            break;
+        /* version, request id, domain, address, identity, mechanism,
+           credentials... (RFC 27) */
+        char *version = zmsg_popstr(req);
+        char *req_id = zmsg_popstr(req);
+        char *domain = zmsg_popstr(req);
+        char *address = zmsg_popstr(req);
+        char *identity = zmsg_popstr(req);
+        char *mechanism = zmsg_popstr(req);
+        zframe_t *cred = zmsg_pop(req);
+        if (version && req_id && mechanism && streq(mechanism, "CURVE") && cred
+            && zframe_size(cred) == 32) {
+            char hex[65];
+            mg_hex_encode(zframe_data(cred), 32, hex);
+            s_reply(handler, version, req_id, "200", "OK", hex);
+        } else {
+            s_reply(handler, version ? version : "1.0", req_id ? req_id : "",
+                    "400", "CURVE required", "");
+        }
+        zframe_destroy(&cred);
+        zstr_free(&version);
+        zstr_free(&req_id);
+        zstr_free(&domain);
+        zstr_free(&address);
+        zstr_free(&identity);
+        zstr_free(&mechanism);
+        zmsg_destroy(&req);
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&handler);
+}
+
+int mg_zap_acquire(void)
+{
+    pthread_mutex_lock(&s_lock);
+    int rc = 0;
+    if (s_users == 0) {
+        s_actor = zactor_new(s_zap_actor, NULL);
+        if (!s_actor)
+            rc = -1;
+    }
+    if (rc == 0)
+        s_users++;
+    pthread_mutex_unlock(&s_lock);
+    return rc;
+}
+
+void mg_zap_release(void)
+{
+    pthread_mutex_lock(&s_lock);
+    if (s_users > 0 && --s_users == 0)
+        zactor_destroy(&s_actor);
+    pthread_mutex_unlock(&s_lock);
+}

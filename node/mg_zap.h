@@ -1,0 +1,19 @@
+/*  mg_zap.h - the process-wide ZAP handler (RFC 27).
+
+    libzmq asks one handler per process (inproc://zeromq.zap.01) to
+    authenticate every CURVE client. This one accepts every client that
+    completed the CURVE handshake and returns its CURVE public key, in hex,
+    as the connection's User-Id: the engine compares it with the key the
+    client claims in its HELLO, so an inbound peer's identity is proven.
+    Several engines in one process (tests, benchmarks) share the handler:
+    it is reference-counted. */
+#ifndef MG_ZAP_H
+#define MG_ZAP_H
+
+/* Starts the handler if not running; returns 0 or -1. */
+int mg_zap_acquire(void);
+
+/* Stops it when the last user releases it. */
+void mg_zap_release(void);
+
+#endif

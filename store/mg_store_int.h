@@ -1,0 +1,78 @@
+/*  mg_store_int.h - what the files of store/ share and nobody else sees.
+
+    mg_store.c owns the connection, the schema and record application;
+    mg_store_repl.c the replication reads (version ids, change feed,
+    fingerprint); mg_store_peers.c the peer table. They share the handle,
+    the statement cache and the error and transaction helpers below.
+    Not installed, not included outside store/.
+*/
+#ifndef MG_STORE_INT_H
+#define MG_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "mg_store.h"
+
+/* Statements prepared once per connection and reused, one slot each.
+   Only statements that never call back into user code are cached: an
+   iteration's callback may call the store again, and re-entering a
+   cached statement would reset it under the caller's feet. */
+typedef enum {
+    /* mg_store.c */
+    S_GET_COUNTER,
+    S_NEXT_SEQ,
+    S_UPSERT_RECORD,
+    S_DELETE_TERMS,
+    S_DELETE_OFFER,
+    S_INSERT_OFFER,
+    S_INSERT_TERM,
+    S_GET_RAW,
+    S_MAX_COUNTER,
+    S_META_GET,
+    S_META_SET,
+    S_META_DEL,
+    /* mg_store_repl.c */
+    S_GET_BY_VID,
+    S_LAST_SEQ,
+    /* mg_store_peers.c */
+    S_PEER_ADD,
+    S_PEER_UPDATE,
+    S_PEERS_VERSION,
+    S_PEERS_BUMP,
+    S_STMT_COUNT
+} s_stmt_id_t;
+
+struct mg_store_t {
+    sqlite3 *db;                          /* the connection; one per store */
+    sqlite3_stmt *stmts[S_STMT_COUNT];    /* cached, prepared on first use */
+};
+
+/* Turns a SQLite failure `rc` into MG_ERR_BUSY or MG_ERR_DB with SQLite's
+   message and `what` (French, "lecture d'une fiche"). Call it before
+   anything else touches the connection. Returns the code. */
+int mg_store_fail_(mg_store_t *self, int rc, mg_why_t *why,
+                   const char *what);
+
+/* The cached statement `id` (prepared from `sql` on first use), reset and
+   ready to bind. Give it back with mg_store_done_. */
+int mg_store_stmt_(mg_store_t *self, s_stmt_id_t id, const char *sql,
+                   sqlite3_stmt **out, mg_why_t *why);
+
+/* Resets a cached statement and clears its bindings, releasing its read
+   lock. */
+void mg_store_done_(sqlite3_stmt *stmt);
+
+/* Steps a cached statement once (a write, or a RETURNING row that is not
+   needed), then mg_store_done_. */
+int mg_store_step_done_(mg_store_t *self, sqlite3_stmt *stmt, mg_why_t *why,
+                        const char *what);
+
+/* One unit of work: its own BEGIN IMMEDIATE transaction, or a savepoint
+   when the caller already holds one (mg_store_begin). unit_end keeps the
+   work when rc is MG_OK, else undoes it without overwriting `why`, and
+   returns the final code. */
+int mg_store_unit_begin_(mg_store_t *self, bool *nested, mg_why_t *why);
+int mg_store_unit_end_(mg_store_t *self, bool nested, int rc, mg_why_t *why);
+
+#endif
