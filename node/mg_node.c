@@ -1039,10 +1039,14 @@ static int s_on_pipe(zloop_t *loop, zsock_t *reader, void *arg)
         e->terminated = true;
         rc = -1;
     } else if (streq(cmd, "ENDPOINTS")) {
-        zmsg_t *r = zmsg_new();
-        for (size_t i = 0; i < e->router_count; i++)
-            zmsg_addstr(r, e->bound[i]);
-        zmsg_send(&r, reader);
+        /* One string: the bound endpoints separated by spaces ("" when the
+           node only dials out). Always one frame, so the asker never waits. */
+        char eps[MG_NODE_LISTEN_MAX * (MG_ENDPOINT_MAX + 1)] = "";
+        for (size_t i = 0; i < e->router_count; i++) {
+            strcat(eps, i ? " " : "");
+            strcat(eps, e->bound[i]);
+        }
+        zstr_send(reader, eps);
     } else if (streq(cmd, "STATS")) {
         uint8_t fp[16];
         mg_itemset_fingerprint(e->set, 0, mg_itemset_size(e->set), fp);
@@ -1252,8 +1256,9 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
             goto fail;
         }
         e->routers[e->router_count] = r;
-        snprintf(e->bound[e->router_count], MG_ENDPOINT_MAX + 1, "%s",
-                 zsock_last_endpoint(r));
+        char *bound = zsock_last_endpoint(r); /* caller owns the string */
+        snprintf(e->bound[e->router_count], MG_ENDPOINT_MAX + 1, "%s", bound ? bound : "");
+        zstr_free(&bound);
         e->router_count++;
         zloop_reader(e->loop, r, s_on_router, e);
     }

@@ -38,7 +38,7 @@ typedef struct {
    with zactor_destroy, which stops the engine cleanly ($TERM).
 
    Pipe commands (strings), each answered on the pipe:
-     "ENDPOINTS"  -> one frame per bound endpoint (actual ports)
+     "ENDPOINTS"  -> one string: bound endpoints (actual ports), space-separated
      "STATS"      -> frames: records, fingerprint hex, live links,
                      rounds, bytes_out, bytes_in, records_in, records_out
 */

@@ -6,12 +6,22 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mg_store.h"
 #include "mg_test.h"
 
 static char s_tmp[256];
+
+static int64_t s_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Runs the binary with `args` (a shell fragment) on node folder `dir`;
    returns the exit code and the combined output in *out (caller frees). */
@@ -315,6 +325,75 @@ static void test_import_export(const char *dir, const char *fresh)
     free(out);
 }
 
+/* The daemon as a real process: starts, reports itself in status, gives
+   an invite, refuses a second instance, stops cleanly on SIGTERM. */
+static void test_daemon(const char *dir, const char *other)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+        execl(MG_BINARY, MG_BINARY, "--dir", dir, "node", "--listen", "tcp://127.0.0.1:*",
+              "--interval", "200", (char *) NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0);
+    bool running = false;
+    for (int64_t end = s_ms() + 10000; s_ms() < end && !running;) {
+        json_t *st = s_run_json(dir, "status --json");
+        running = json_is_true(json_object_get(json_object_get(st, "node"), "running"));
+        json_decref(st);
+        if (!running)
+            usleep(50 * 1000);
+    }
+    CHECK(running);
+    char *out;
+    CHECK(s_run(dir, &out, "invite") == 0);
+    CHECK(strncmp(out, "maillage:", 9) == 0);
+    char invite[1024];
+    snprintf(invite, sizeof invite, "%s", out);
+    invite[strcspn(invite, "\n")] = '\0';
+    free(out);
+    CHECK(s_run(dir, &out, "node --listen tcp://127.0.0.1:*") == 1);
+    CHECK(strstr(out, "tourne déjà") != NULL);
+    free(out);
+    /* Another node adds it as a peer, lists it, removes it. */
+    CHECK(s_run(other, &out, "peer add '%s'", invite) == 0);
+    CHECK(strstr(out, "Pair ajouté") != NULL);
+    free(out);
+    CHECK(s_run(other, &out, "peer add 'maillage:zz@tcp://x:1'") == 1);
+    CHECK(strstr(out, "invitation invalide") != NULL);
+    free(out);
+    json_t *peers = s_run_json(other, "peer list --json");
+    CHECK(json_array_size(peers) == 1);
+    json_decref(peers);
+    CHECK(s_run(other, &out, "peer rm %.8s", invite + 9) == 0);
+    free(out);
+    peers = s_run_json(other, "peer list --json");
+    CHECK(json_array_size(peers) == 0);
+    json_decref(peers);
+    kill(pid, SIGTERM);
+    int status = -1;
+    for (int64_t end = s_ms() + 10000; s_ms() < end;) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break;
+        usleep(20 * 1000);
+    }
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    json_t *st = s_run_json(dir, "status --json");
+    CHECK(!json_is_true(json_object_get(json_object_get(st, "node"), "running")));
+    json_decref(st);
+}
+
+static void test_demo(void)
+{
+    char *out;
+    CHECK(s_run(s_tmp, &out, "demo") == 0);
+    CHECK(strstr(out, "Image partagée identique") != NULL);
+    free(out);
+}
+
 int main(void)
 {
     snprintf(s_tmp, sizeof s_tmp, "/tmp/mg-test-cli-XXXXXX");
@@ -327,6 +406,8 @@ int main(void)
     test_init(dir);
     test_profile_and_offers(dir);
     test_import_export(dir, fresh);
+    test_daemon(dir, fresh);
+    test_demo();
     int rc = mg_test_done("test_cli");
     if (rc == 0) {
         char cmd[400];

@@ -2,6 +2,7 @@
 # The main job: set up and build, then run a maillage node on its embedded
 # SQLite store in ./maillage-data (or $MAILLAGE_DIR). A new node gets an
 # identity and, while its store holds no offer, the bundled Charente data.
+# Extra arguments go to `maillage node` (e.g. --peer INVITATION).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/setup.sh"
@@ -15,3 +16,4 @@ if ! "$bin" status --json | grep -q '"offer"'; then
     "$bin" import "$top/tests/data/charente-2023-07.json"
 fi
 "$bin" status
+exec "$bin" node "$@"
