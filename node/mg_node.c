@@ -46,6 +46,13 @@
 #define S_RATE_MAX 5000
 /* After this many malformed messages a link is closed. */
 #define S_MALFORMED_MAX 20
+/* How long a garbage-sending peer is refused, and how many we remember. */
+#define S_BAN_MS (10 * 60 * 1000)
+#define S_BANS_MAX 256
+/* A reconciliation session may take this many round trips: a bootstrap
+   of 100,000 items takes ~57 at the default frame; a responder that keeps
+   a session going beyond that is cut off (the next round starts afresh). */
+#define S_SESSION_ROUNDS_MAX 1000
 /* Vids requested from one peer and not yet received: two WANTs in
    flight keep the pipe full without queueing megabytes at the sender. */
 #define S_WANT_WINDOW (2 * MG_WANT_MAX)
@@ -85,11 +92,14 @@ typedef struct {
     size_t want_len, want_cap;/* in vids */
     size_t want_outstanding;  /* vids requested, not yet received */
     int64_t want_sent_ms;     /* when the last WANT went out */
-    int64_t records_in, records_out; /* records exchanged on this link */
+    int64_t records_in;       /* records received on this link that were new */
+    int64_t records_out;      /* records sent on this link */
+    int64_t noted_in, noted_out; /* part of those already added to the peer table */
     int malformed;            /* malformed messages received */
     int64_t rate_window_ms;   /* start of the current 1 s rate window */
     int rate_count;           /* messages in that window */
     int64_t last_log_ms;      /* rate-limits warnings about this link */
+    char user_id[65];         /* inbound: CURVE key (hex) proven by ZAP */
     bool dead;                /* to be destroyed at the end of the event */
 } s_link_t;
 
@@ -125,6 +135,12 @@ struct s_engine_t {
     s_cand_t *cands;          /* peer table snapshot */
     size_t cand_count;
     zactor_t *beacon;         /* LAN discovery (zbeacon actor), when enabled */
+    struct {
+        zsock_t *router;      /* where the banned connection came in */
+        zframe_t *rid;        /* its routing id */
+        int64_t until_ms;     /* ban expiry */
+    } bans[S_BANS_MAX];       /* inbound connections we ignore */
+    size_t ban_count;
     /* pending eager pushes: records to send to every live link but their source */
     uint8_t **push;
     size_t *push_len;
@@ -232,9 +248,12 @@ static void s_peer_note(s_engine_t *e, s_link_t *link, const char *state,
 {
     if (!link->outbound && !link->key_known)
         return;
-    /* Inbound links are remembered under the endpoint they advertise,
-       or none: they may be behind a NAT. */
-    const char *endpoint = link->outbound ? link->endpoint : "";
+    /* Inbound links are remembered under the endpoint they advertise; a
+       peer that advertises none (behind a NAT) is not written down: we
+       could not dial it anyway, and it will dial us again. */
+    const char *endpoint = link->endpoint;
+    if (!endpoint[0])
+        return;
     bool added;
     int64_t now = s_now();
     mg_store_peer_add(e->store, link->key, endpoint,
@@ -245,8 +264,11 @@ static void s_peer_note(s_engine_t *e, s_link_t *link, const char *state,
             continue;
         snprintf(r->state, sizeof r->state, "%s", state);
         r->last_seen_ms = link->last_rx_ms;
-        r->records_in = link->records_in;
-        r->records_out = link->records_out;
+        /* Counters accumulate over the peer's links, across restarts. */
+        r->records_in += link->records_in - link->noted_in;
+        r->records_out += link->records_out - link->noted_out;
+        link->noted_in = link->records_in;
+        link->noted_out = link->records_out;
         if (synced)
             r->last_sync_ms = now;
         if (failed) {
@@ -373,6 +395,41 @@ static void s_reap_links(s_engine_t *e)
         }
         l = next;
     }
+}
+
+/* A peer that keeps sending garbage: outbound, the link is closed and
+   backs off; inbound, its connection is ignored and its key refused by
+   ZAP for S_BAN_MS, so it cannot simply reconnect. */
+static void s_ban_link(s_link_t *link)
+{
+    s_engine_t *e = link->engine;
+    if (!link->outbound && link->rid) {
+        if (e->ban_count < S_BANS_MAX) {
+            e->bans[e->ban_count].router = link->router;
+            e->bans[e->ban_count].rid = zframe_dup(link->rid);
+            e->bans[e->ban_count].until_ms = s_now() + S_BAN_MS;
+            e->ban_count++;
+        }
+        if (link->user_id[0])
+            mg_zap_ban(link->user_id, s_now() + S_BAN_MS);
+    }
+    s_close_link(link, true, "trop de messages mal formés : pair banni 10 min");
+}
+
+static bool s_rid_banned(s_engine_t *e, zsock_t *router, zframe_t *rid)
+{
+    int64_t now = s_now();
+    for (size_t i = 0; i < e->ban_count; i++) {
+        if (e->bans[i].until_ms <= now) {
+            zframe_destroy(&e->bans[i].rid);
+            e->bans[i] = e->bans[--e->ban_count];
+            i--;
+            continue;
+        }
+        if (e->bans[i].router == router && zframe_eq(e->bans[i].rid, rid))
+            return true;
+    }
+    return false;
 }
 
 /* Keeps up to max_links outgoing links: invite peers first. */
@@ -689,7 +746,6 @@ static void s_on_records(s_link_t *link, const mg_msg_t *msg)
             bad++;
         }
     }
-    link->records_in += (int64_t) msg->count;
     e->records_in += msg->count;
     if (link->want_outstanding)
         link->want_outstanding = link->want_outstanding > msg->count
@@ -699,6 +755,9 @@ static void s_on_records(s_link_t *link, const mg_msg_t *msg)
         if (rc != MG_OK)
             MG_LOG_WARN(e->name, "écriture impossible raison=\"%s\" (nouvel essai au prochain tour)",
                         why.text);
+        for (size_t i = 0; rc == MG_OK && i < n; i++)
+            if (outcomes[i] == MG_APPLY_NEW || outcomes[i] == MG_APPLY_REPLACED)
+                link->records_in++;
     }
     if (bad) {
         link->malformed += (int) bad;
@@ -719,8 +778,22 @@ static void s_on_records(s_link_t *link, const mg_msg_t *msg)
     s_pump_wants(link);
 }
 
+static void s_handle_message(s_link_t *link, const uint8_t *data, size_t len,
+                             const char *user_id);
+
+/* Handles one message, then bans a peer whose malformed count (bad
+   frames, invalid records, bad reconciliation payloads, messages before
+   HELLO) went over the limit. */
 static void s_on_message(s_link_t *link, const uint8_t *data, size_t len,
                          const char *user_id)
+{
+    s_handle_message(link, data, len, user_id);
+    if (!link->dead && link->malformed > S_MALFORMED_MAX)
+        s_ban_link(link);
+}
+
+static void s_handle_message(s_link_t *link, const uint8_t *data, size_t len,
+                             const char *user_id)
 {
     s_engine_t *e = link->engine;
     int64_t now = s_now();
@@ -743,8 +816,6 @@ static void s_on_message(s_link_t *link, const uint8_t *data, size_t len,
                         why.text, link->malformed);
             link->last_log_ms = now;
         }
-        if (link->malformed > S_MALFORMED_MAX)
-            s_close_link(link, true, "trop de messages mal formés");
         return;
     }
     link->last_rx_ms = now;
@@ -773,6 +844,10 @@ static void s_on_message(s_link_t *link, const uint8_t *data, size_t len,
             } else {
                 bool first = !link->key_known;
                 memcpy(link->key, msg.key, MG_KEY_BYTES);
+                /* Remember it under the first endpoint it advertises (none:
+                   it dials out only, e.g. behind a NAT). */
+                if (msg.endpoint_count)
+                    snprintf(link->endpoint, sizeof link->endpoint, "%s", msg.endpoints[0]);
                 link->key_known = true;
                 link->state = S_LIVE;
                 s_send_hello(link); /* answer (also answers keepalives) */
@@ -824,12 +899,19 @@ static void s_on_message(s_link_t *link, const uint8_t *data, size_t len,
         }
         uint8_t *out = NULL, *data2 = NULL;
         size_t olen = 0, len2 = 0;
+        /* The timeout is for a silent peer, not a long bootstrap: each
+           answer restarts it. */
+        link->init_started_ms = s_now();
         if (mg_recon_process(link->init, msg.payload, msg.payload_len, &out, &olen,
                              &why) != MG_OK) {
             link->malformed++;
             mg_recon_destroy(&link->init);
         } else if (out) {
-            if (mg_msg_recon(MG_MSG_RECON_Q, out, olen, &data2, &len2) == MG_OK)
+            mg_recon_stats_t rs;
+            mg_recon_stats(link->init, &rs);
+            if (rs.round_trips > S_SESSION_ROUNDS_MAX)
+                mg_recon_destroy(&link->init); /* endless session: drop it */
+            else if (mg_msg_recon(MG_MSG_RECON_Q, out, olen, &data2, &len2) == MG_OK)
                 s_send(link, data2, len2);
         } else {
             s_session_done(link);
@@ -898,7 +980,7 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
             break;
         zframe_t *rid = zmsg_pop(m);
         zframe_t *data = zmsg_pop(m);
-        if (rid && data && zmsg_size(m) == 0) {
+        if (rid && data && zmsg_size(m) == 0 && !s_rid_banned(e, reader, rid)) {
             s_link_t *link = s_link_by_rid(e, reader, rid);
             if (!link && zlistx_size(e->links) < 4 * (size_t) MG_NODE_PEERS_MAX) {
                 link = s_link_new(e, false);
@@ -907,9 +989,12 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
                     link->rid = zframe_dup(rid);
                 }
             }
-            if (link && !link->dead)
-                s_on_message(link, zframe_data(data), zframe_size(data),
-                             zframe_meta(data, "User-Id"));
+            if (link && !link->dead) {
+                const char *uid = zframe_meta(data, "User-Id");
+                if (uid && !link->user_id[0])
+                    snprintf(link->user_id, sizeof link->user_id, "%s", uid);
+                s_on_message(link, zframe_data(data), zframe_size(data), uid);
+            }
         }
         zframe_destroy(&rid);
         zframe_destroy(&data);
@@ -1166,6 +1251,8 @@ static void s_engine_destroy(s_engine_t **self_p)
         s_link_t *l = zlistx_first(e->links);
         while (l) {
             s_link_t *next = zlistx_next(e->links);
+            if (e->store && !l->dead && l->state == S_LIVE)
+                s_peer_note(e, l, "new", false, false); /* not "live" once we stop */
             s_link_destroy(&l);
             l = next;
         }
@@ -1178,6 +1265,8 @@ static void s_engine_destroy(s_engine_t **self_p)
     for (size_t i = 0; i < e->router_count; i++)
         zsock_destroy(&e->routers[i]);
     zactor_destroy(&e->beacon);
+    for (size_t i = 0; i < e->ban_count; i++)
+        zframe_destroy(&e->bans[i].rid);
     zloop_destroy(&e->loop);
     zcert_destroy(&e->cert);
     if (e->entries) {
@@ -1269,6 +1358,14 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
     s_poll_changes(e, false);
     mg_store_peers_version(e->store, &e->peers_version);
     s_load_peers(e);
+    /* A previous run that was killed may have left peers marked live. */
+    for (size_t i = 0; i < e->cand_count; i++) {
+        mg_peer_row_t *r = &e->cands[i].row;
+        if (strcmp(r->state, "live") == 0 || strcmp(r->state, "connecting") == 0) {
+            snprintf(r->state, sizeof r->state, "new");
+            mg_store_peer_update(e->store, r, NULL);
+        }
+    }
     char buf[64];
     snprintf(buf, sizeof buf, "%d", (int) getpid());
     mg_store_meta_set(e->store, "node.pid", buf, NULL);

@@ -10,6 +10,47 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static zactor_t *s_actor = NULL;
 static int s_users = 0;
 
+/* Banned CURVE keys (hex) -> expiry; bounded so a flood of keys cannot
+   grow it without limit (the oldest entries are dropped first). */
+#define S_BANS_MAX 1024
+typedef struct {
+    char key[65];
+    int64_t until_ms;
+} s_ban_t;
+static s_ban_t s_bans[S_BANS_MAX];
+static size_t s_ban_count = 0;
+
+void mg_zap_ban(const char *curve_hex, int64_t until_ms)
+{
+    pthread_mutex_lock(&s_lock);
+    size_t slot = s_ban_count;
+    for (size_t i = 0; i < s_ban_count; i++)
+        if (strcmp(s_bans[i].key, curve_hex) == 0)
+            slot = i;
+    if (slot == s_ban_count) {
+        if (s_ban_count == S_BANS_MAX) {
+            memmove(s_bans, s_bans + 1, (S_BANS_MAX - 1) * sizeof *s_bans);
+            slot = S_BANS_MAX - 1;
+        } else {
+            s_ban_count++;
+        }
+    }
+    snprintf(s_bans[slot].key, sizeof s_bans[slot].key, "%s", curve_hex);
+    s_bans[slot].until_ms = until_ms;
+    pthread_mutex_unlock(&s_lock);
+}
+
+static bool s_banned(const char *curve_hex)
+{
+    bool banned = false;
+    int64_t now = zclock_time();
+    pthread_mutex_lock(&s_lock);
+    for (size_t i = 0; i < s_ban_count && !banned; i++)
+        banned = s_bans[i].until_ms > now && strcmp(s_bans[i].key, curve_hex) == 0;
+    pthread_mutex_unlock(&s_lock);
+    return banned;
+}
+
 static void s_reply(zsock_t *handler, const char *version, const char *req_id,
                     const char *status, const char *text, const char *user)
 {
@@ -51,7 +92,10 @@ static void s_zap_actor(zsock_t *pipe, void *arg)
             && zframe_size(cred) == 32) {
             char hex[65];
             mg_hex_encode(zframe_data(cred), 32, hex);
-            s_reply(handler, version, req_id, "200", "OK", hex);
+            if (s_banned(hex))
+                s_reply(handler, version, req_id, "400", "banned for a while", "");
+            else
+                s_reply(handler, version, req_id, "200", "OK", hex);
         } else {
             s_reply(handler, version ? version : "1.0", req_id ? req_id : "",
                     "400", "CURVE required", "");

@@ -10,10 +10,19 @@
 #ifndef MG_ZAP_H
 #define MG_ZAP_H
 
+#include <stdint.h>
+
 /* Starts the handler if not running; returns 0 or -1. */
 int mg_zap_acquire(void);
 
 /* Stops it when the last user releases it. */
 void mg_zap_release(void);
+
+/* Refuses new connections from the client whose CURVE public key is
+   `curve_hex` (64 hex digits, as given in User-Id) until `until_ms`
+   (zclock_time). A peer that keeps sending garbage is banned this way:
+   libzmq cannot close one peer of a ROUTER, but it can refuse its next
+   handshakes, and the engine ignores its current connection meanwhile. */
+void mg_zap_ban(const char *curve_hex, int64_t until_ms);
 
 #endif

@@ -177,7 +177,12 @@ int mg_msg_hello(const uint8_t key[MG_KEY_BYTES], const char *const *endpoints,
     err |= msgpack_pack_array(&pk, endpoint_count);
     for (size_t i = 0; i < endpoint_count; i++)
         err |= msgpack_pack_str_with_body(&pk, endpoints[i], strlen(endpoints[i]));
+    /* At most 255 bytes, cut on a character boundary: a name split inside
+       a UTF-8 sequence would make every peer refuse the HELLO. */
     size_t nlen = strnlen(name, 255);
+    if (nlen == 255)
+        while (nlen > 0 && ((unsigned char) name[nlen] & 0xC0) == 0x80)
+            nlen--;
     err |= msgpack_pack_str_with_body(&pk, name, nlen);
     return s_finish(&sb, err, out, out_len);
 }

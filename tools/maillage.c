@@ -449,7 +449,7 @@ static int s_cmd_status(int argc, char **argv)
 static void s_print_json_record(const mg_record_t *rec)
 {
     json_t *j = mg_record_to_json(rec);
-    json_dumpf(j, stdout, JSON_INDENT(2));
+    json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     printf("\n");
     json_decref(j);
 }
@@ -548,6 +548,9 @@ static int s_cmd_profile(int argc, char **argv)
         }
         if (prc == 0) {
             rc = mg_node_author(&ctx, "profile", "profile", false, body, &why);
+            /* The name peers see in HELLO follows the profile's. */
+            if (rc == MG_OK && mg_body_str(body, "nom"))
+                rc = mg_store_meta_set(ctx.store, "name", mg_body_str(body, "nom"), &why);
             if (rc == MG_OK)
                 printf("Fiche de la structure mise à jour.\n");
             else
@@ -917,7 +920,7 @@ static int s_offer_list(int argc, char **argv)
     rc = mg_store_offers(ctx.store, &q, s_list_one, &l, &why);
     if (rc == MG_OK) {
         if (json) {
-            json_dumpf(l.array, stdout, JSON_INDENT(2));
+            json_dumpf(l.array, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
             printf("\n");
         } else {
             printf("%zu offre%s.\n", l.count, l.count > 1 ? "s" : "");
@@ -1007,7 +1010,7 @@ static int s_cmd_import(int argc, char **argv)
     if (rc == MG_OK) {
         if (json) {
             json_t *j = mg_import_report_json(report);
-            json_dumpf(j, stdout, JSON_INDENT(2));
+            json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
             printf("\n");
             json_decref(j);
         } else {

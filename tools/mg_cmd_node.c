@@ -481,7 +481,7 @@ int mg_cmd_demo(int argc, char **argv, const char *data_file)
         for (size_t i = (size_t) k; i < total; i += 3)
             json_array_append(part, json_array_get(all, i));
         char file[600];
-        snprintf(file, sizeof file, "%s/lieux.json", nodes[k].dir);
+        snprintf(file, sizeof file, "%.500s/lieux.json", nodes[k].dir);
         json_dump_file(part, file, 0);
         json_decref(part);
         if (rc == MG_OK)
