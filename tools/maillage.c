@@ -406,6 +406,8 @@ static int s_cmd_status(int argc, char **argv)
                             "records", "authors", "node", "running", running, "pid",
                             (json_int_t) (running ? pid : 0), "endpoints", eps,
                             "fingerprint", fphex, "versions", (json_int_t) versions);
+        json_t *peers = mg_peers_json(ctx.store);
+        json_object_set_new(st.json, "peers", peers ? peers : json_array());
         rc = mg_store_counts(ctx.store, false, s_status_kind, &st, &why);
         if (rc == MG_OK)
             rc = mg_store_counts(ctx.store, true, s_status_author, &st, &why);

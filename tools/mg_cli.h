@@ -79,4 +79,9 @@ bool mg_node_running(mg_store_t *store, long *pid, int64_t *age_ms);
 /* Prints the peer table, as text or JSON. */
 int mg_print_peers(mg_store_t *store, bool json);
 
+/* The peer table as a JSON array (as `peer list --json`); NULL on error.
+   Caller owns the result. */
+struct json_t;
+struct json_t *mg_peers_json(mg_store_t *store);
+
 #endif

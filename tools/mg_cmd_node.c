@@ -335,6 +335,16 @@ static int s_peer_row(const mg_peer_row_t *r, void *arg)
     return 0;
 }
 
+json_t *mg_peers_json(mg_store_t *store)
+{
+    s_peers_t p = {.json = json_array(), .store = store};
+    if (mg_store_peers(store, s_peer_row, &p, NULL) != MG_OK) {
+        json_decref(p.json);
+        return NULL;
+    }
+    return p.json;
+}
+
 /* Prints the peer table (shared with status). */
 int mg_print_peers(mg_store_t *store, bool json_out)
 {
