@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mg_endorse.h"
 #include "mg_log.h"
 #include "mg_msg.h"
 #include "mg_offer.h"
@@ -135,6 +136,10 @@ struct s_engine_t {
     s_cand_t *cands;          /* peer table snapshot */
     size_t cand_count;
     zactor_t *beacon;         /* LAN discovery (zbeacon actor), when enabled */
+    char zap_domain[96];      /* our ZAP domain (per-node allow-list) */
+    zhashx_t *endorsed;       /* subject key hex -> bitmask of trusted coordinators */
+    zhashx_t *refused;        /* vid hex -> 1: records our policy refused (not re-asked) */
+    uint64_t records_refused; /* statistics: refused by the trust policy */
     struct {
         zsock_t *router;      /* where the banned connection came in */
         zframe_t *rid;        /* its routing id */
@@ -397,6 +402,76 @@ static void s_reap_links(s_engine_t *e)
     }
 }
 
+/* Federation: is this key allowed to link with us? */
+static bool s_key_allowed(const s_engine_t *e, const uint8_t *key)
+{
+    if (!e->cfg.allow_count)
+        return true;
+    for (size_t i = 0; i < e->cfg.allow_count; i++)
+        if (memcmp(e->cfg.allow[i], key, MG_KEY_BYTES) == 0)
+            return true;
+    return false;
+}
+
+static bool s_trusted(const s_engine_t *e, const uint8_t *key)
+{
+    for (size_t i = 0; i < e->cfg.trust_count; i++)
+        if (memcmp(e->cfg.trust[i], key, MG_KEY_BYTES) == 0)
+            return true;
+    return false;
+}
+
+/* The trust policy: with trusted coordinators configured, profiles are
+   taken from anyone (they carry endpoints, not content), endorsements
+   only from the coordinators, everything else only from endorsed authors
+   and the coordinators themselves. */
+static bool s_accepts(const s_engine_t *e, const mg_record_t *r)
+{
+    if (!e->cfg.trust_count)
+        return true;
+    const char *kind = mg_record_kind(r);
+    const uint8_t *author = mg_record_author(r);
+    if (strcmp(kind, "profile") == 0)
+        return true;
+    if (s_trusted(e, author))
+        return true;
+    if (strcmp(kind, "endorse") == 0)
+        return false;
+    if (memcmp(author, e->cfg.identity.pk, MG_KEY_BYTES) == 0)
+        return true;
+    char hex[65];
+    mg_hex_encode(author, MG_KEY_BYTES, hex);
+    return (uintptr_t) zhashx_lookup(e->endorsed, hex) != 0;
+}
+
+/* Applies an endorsement record from the store to the endorsed set. */
+static void s_note_endorsement(s_engine_t *e, const uint8_t *raw, size_t len)
+{
+    mg_record_t *r = NULL;
+    if (mg_record_decode_trusted(raw, len, &r, NULL) != MG_OK)
+        return;
+    for (size_t i = 0; i < e->cfg.trust_count; i++) {
+        if (memcmp(mg_record_author(r), e->cfg.trust[i], MG_KEY_BYTES) != 0)
+            continue;
+        uint8_t subject[MG_KEY_BYTES];
+        bool endorsed = false;
+        if (mg_endorse_read(r, subject, &endorsed) != MG_OK)
+            break;
+        char hex[65];
+        mg_hex_encode(subject, MG_KEY_BYTES, hex);
+        uintptr_t mask = (uintptr_t) zhashx_lookup(e->endorsed, hex);
+        mask = endorsed ? (mask | (1u << i)) : (mask & ~(1u << i));
+        if (mask)
+            zhashx_update(e->endorsed, hex, (void *) mask);
+        else
+            zhashx_delete(e->endorsed, hex);
+        /* What was refused may be acceptable now: ask again. */
+        zhashx_purge(e->refused);
+        break;
+    }
+    mg_record_destroy(&r);
+}
+
 /* A peer that keeps sending garbage: outbound, the link is closed and
    backs off; inbound, its connection is ignored and its key refused by
    ZAP for S_BAN_MS, so it cannot simply reconnect. */
@@ -449,7 +524,8 @@ static void s_connect_more(s_engine_t *e)
             if ((pass == 0) != invite || !r->endpoint[0])
                 continue;
             if (memcmp(r->key, e->cfg.identity.pk, MG_KEY_BYTES) == 0
-                || r->next_try_ms > now || s_link_by_key(e, r->key))
+                || r->next_try_ms > now || s_link_by_key(e, r->key)
+                || !s_key_allowed(e, r->key))
                 continue;
             s_open_link(e, r);
             r->next_try_ms = now + S_HELLO_TIMEOUT_MS; /* not twice in a row */
@@ -588,6 +664,8 @@ static int s_on_change(int64_t seq, const uint8_t *author, const char *rid,
        "profile" -- no need to decode every offer to find them. */
     if (strcmp(rid, "profile") == 0)
         s_learn_profile(e, raw, len);
+    else if (e->cfg.trust_count && strncmp(rid, MG_ENDORSE_RID_PREFIX, strlen(MG_ENDORSE_RID_PREFIX)) == 0)
+        s_note_endorsement(e, raw, len);
     return 0;
 }
 
@@ -683,6 +761,22 @@ static void s_session_done(s_link_t *link)
                  nhave, nneed);
     if (nhave)
         s_send_vids(link, have, nhave);
+    /* Do not ask again for what the trust policy refused. */
+    uint8_t *wanted = NULL;
+    if (nneed && zhashx_size(e->refused)) {
+        wanted = malloc(nneed * 32);
+        size_t keep = 0;
+        for (size_t i = 0; wanted && i < nneed; i++) {
+            char vhex[65];
+            mg_hex_encode(need + 32 * i, 32, vhex);
+            if (!zhashx_lookup(e->refused, vhex))
+                memcpy(wanted + 32 * keep++, need + 32 * i, 32);
+        }
+        if (wanted) {
+            need = wanted;
+            nneed = keep;
+        }
+    }
     if (nneed) {
         if (link->want_len + nneed > link->want_cap) {
             size_t cap = link->want_len + nneed;
@@ -698,6 +792,7 @@ static void s_session_done(s_link_t *link)
         link->want_len += take;
         s_pump_wants(link);
     }
+    free(wanted);
     mg_recon_destroy(&link->init);
     e->syncs++;
     s_peer_note(e, link, "live", false, true);
@@ -736,11 +831,21 @@ static void s_on_records(s_link_t *link, const mg_msg_t *msg)
     for (size_t i = 0; recs && outcomes && i < msg->count; i++) {
         mg_record_t *r = NULL;
         if (mg_record_decode(msg->items[i], msg->item_lens[i], &r, &why) == MG_OK) {
-            recs[n++] = r;
             uint8_t vid[32];
             mg_store_vid_of(r, vid);
             char vhex[65];
             mg_hex_encode(vid, 32, vhex);
+            if (!s_accepts(e, r)) {
+                /* Not stored, so never relayed; not asked for again until
+                   an endorsement changes. Bounded: forgotten past 100,000. */
+                if (zhashx_size(e->refused) > 100000)
+                    zhashx_purge(e->refused);
+                zhashx_update(e->refused, vhex, (void *) 1);
+                e->records_refused++;
+                mg_record_destroy(&r);
+                continue;
+            }
+            recs[n++] = r;
             zhashx_update(e->sources, vhex, (void *) (uintptr_t) link->serial);
         } else {
             bad++;
@@ -841,6 +946,8 @@ static void s_handle_message(s_link_t *link, const uint8_t *data, size_t len,
             if (!user_id || strcmp(hex, user_id) != 0) {
                 link->malformed++;
                 MG_LOG_WARN(e->name, "HELLO refusé : la clé annoncée n'est pas celle de la connexion");
+            } else if (!s_key_allowed(e, msg.key)) {
+                link->malformed++; /* ZAP should have refused it already */
             } else {
                 bool first = !link->key_known;
                 memcpy(link->key, msg.key, MG_KEY_BYTES);
@@ -1140,11 +1247,12 @@ static int s_on_pipe(zloop_t *loop, zsock_t *reader, void *arg)
         size_t live = 0;
         for (s_link_t *l = zlistx_first(e->links); l; l = zlistx_next(e->links))
             live += !l->dead && l->state == S_LIVE;
-        zstr_sendf(reader, "%zu %s %zu %llu %llu %llu %llu %llu %llu",
+        zstr_sendf(reader, "%zu %s %zu %llu %llu %llu %llu %llu %llu %llu",
                    mg_itemset_size(e->set), fphex, live,
                    (unsigned long long) e->rounds, (unsigned long long) e->bytes_out,
                    (unsigned long long) e->bytes_in, (unsigned long long) e->records_in,
-                   (unsigned long long) e->records_out, (unsigned long long) e->syncs);
+                   (unsigned long long) e->records_out, (unsigned long long) e->syncs,
+                   (unsigned long long) e->records_refused);
     } else if (streq(cmd, "SYNC")) {
         /* Tests and benchmarks: start a round now. */
         s_on_round(loop, 0, e);
@@ -1275,6 +1383,10 @@ static void s_engine_destroy(s_engine_t **self_p)
         zhashx_destroy(&e->entries);
     }
     zhashx_destroy(&e->sources);
+    zhashx_destroy(&e->endorsed);
+    zhashx_destroy(&e->refused);
+    if (e->zap_domain[0])
+        mg_zap_allow(e->zap_domain, NULL, 0);
     mg_itemset_destroy(&e->set);
     for (size_t i = 0; i < e->push_count; i++)
         free(e->push[i]);
@@ -1323,17 +1435,35 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
     e->links = zlistx_new();
     e->entries = zhashx_new();
     e->sources = zhashx_new();
+    e->endorsed = zhashx_new();
+    e->refused = zhashx_new();
     e->set = mg_itemset_new();
     e->loop = zloop_new();
-    if (!e->cert || !e->links || !e->entries || !e->sources || !e->set || !e->loop)
+    if (!e->cert || !e->links || !e->entries || !e->sources || !e->set || !e->loop
+        || !e->endorsed || !e->refused)
         goto fail;
+    /* One ZAP domain per node: its allow-list is its own. */
+    snprintf(e->zap_domain, sizeof e->zap_domain, "mg-%s-%p", e->name, (void *) e);
+    if (cfg->allow_count) {
+        char (*curve)[65] = calloc(cfg->allow_count, sizeof *curve);
+        size_t n = 0;
+        for (size_t i = 0; curve && i < cfg->allow_count; i++) {
+            uint8_t c[32];
+            if (crypto_sign_ed25519_pk_to_curve25519(c, cfg->allow[i]) == 0)
+                mg_hex_encode(c, 32, curve[n++]);
+        }
+        int zrc = curve ? mg_zap_allow(e->zap_domain, (const char (*)[65]) curve, n) : -1;
+        free(curve);
+        if (zrc != 0)
+            goto fail;
+    }
     for (size_t i = 0; i < cfg->listen_count; i++) {
         zsock_t *r = zsock_new(ZMQ_ROUTER);
         if (!r)
             goto fail;
         zcert_apply(e->cert, r);
         zsock_set_curve_server(r, 1);
-        zsock_set_zap_domain(r, "maillage");
+        zsock_set_zap_domain(r, e->zap_domain);
         zsock_set_maxmsgsize(r, MG_MSG_MAX);
         zsock_set_sndhwm(r, 1000);
         zsock_set_rcvhwm(r, 1000);

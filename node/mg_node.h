@@ -16,6 +16,8 @@
 
 #define MG_NODE_LISTEN_MAX 8
 #define MG_NODE_PEERS_MAX 64
+#define MG_NODE_ALLOW_MAX 1024  /* keys in a federation allow-list */
+#define MG_NODE_TRUST_MAX 8     /* trusted coordinators */
 
 typedef struct {
     const char *db_path;          /* the node's SQLite store */
@@ -31,6 +33,15 @@ typedef struct {
     int beacon_port;              /* UDP port for zbeacon; default 7677 */
     bool verbose;                 /* log every message */
     bool quiet;                   /* no informational logs */
+    /* Federation (docs/security.md). allow: when allow_count > 0, links
+       (in and out) only with these keys; refused at the CURVE handshake
+       by ZAP. trust: when trust_count > 0, offers, events, replies, notes
+       and unknown kinds are stored (and so relayed) only from authors a
+       trusted coordinator endorses, and from the coordinators. */
+    uint8_t allow[MG_NODE_ALLOW_MAX][MG_KEY_BYTES];
+    size_t allow_count;
+    uint8_t trust[MG_NODE_TRUST_MAX][MG_KEY_BYTES];
+    size_t trust_count;
 } mg_node_config_t;
 
 /* Starts a node engine. Returns NULL (and logs why) if the store cannot be

@@ -40,6 +40,64 @@ void mg_zap_ban(const char *curve_hex, int64_t until_ms)
     pthread_mutex_unlock(&s_lock);
 }
 
+/* Allow-lists per ZAP domain. */
+#define S_DOMAINS_MAX 64
+typedef struct {
+    char domain[64];
+    char (*keys)[65];
+    size_t count;
+} s_allow_t;
+static s_allow_t s_allows[S_DOMAINS_MAX];
+static size_t s_allow_count = 0;
+
+int mg_zap_allow(const char *domain, const char (*curve_hex)[65], size_t count)
+{
+    pthread_mutex_lock(&s_lock);
+    int rc = 0;
+    size_t slot = s_allow_count;
+    for (size_t i = 0; i < s_allow_count; i++)
+        if (strcmp(s_allows[i].domain, domain) == 0)
+            slot = i;
+    if (slot < s_allow_count) {
+        free(s_allows[slot].keys);
+        s_allows[slot] = s_allows[--s_allow_count];
+    }
+    if (count) {
+        if (s_allow_count == S_DOMAINS_MAX) {
+            rc = -1;
+        } else {
+            s_allow_t *a = &s_allows[s_allow_count];
+            a->keys = malloc(count * sizeof *a->keys);
+            if (!a->keys) {
+                rc = -1;
+            } else {
+                memcpy(a->keys, curve_hex, count * sizeof *a->keys);
+                a->count = count;
+                snprintf(a->domain, sizeof a->domain, "%s", domain);
+                s_allow_count++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s_lock);
+    return rc;
+}
+
+/* Whether the domain has a list that does not hold the key. */
+static bool s_refused(const char *domain, const char *curve_hex)
+{
+    bool refused = false;
+    pthread_mutex_lock(&s_lock);
+    for (size_t i = 0; i < s_allow_count; i++) {
+        if (strcmp(s_allows[i].domain, domain ? domain : "") != 0)
+            continue;
+        refused = true;
+        for (size_t k = 0; k < s_allows[i].count && refused; k++)
+            refused = strcmp(s_allows[i].keys[k], curve_hex) != 0;
+    }
+    pthread_mutex_unlock(&s_lock);
+    return refused;
+}
+
 static bool s_banned(const char *curve_hex)
 {
     bool banned = false;
@@ -94,6 +152,8 @@ static void s_zap_actor(zsock_t *pipe, void *arg)
             mg_hex_encode(zframe_data(cred), 32, hex);
             if (s_banned(hex))
                 s_reply(handler, version, req_id, "400", "banned for a while", "");
+            else if (s_refused(domain, hex))
+                s_reply(handler, version, req_id, "400", "not on the allow list", "");
             else
                 s_reply(handler, version, req_id, "200", "OK", hex);
         } else {

@@ -10,6 +10,7 @@
 #ifndef MG_ZAP_H
 #define MG_ZAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Starts the handler if not running; returns 0 or -1. */
@@ -24,5 +25,12 @@ void mg_zap_release(void);
    libzmq cannot close one peer of a ROUTER, but it can refuse its next
    handshakes, and the engine ignores its current connection meanwhile. */
 void mg_zap_ban(const char *curve_hex, int64_t until_ms);
+
+/* Federation: from now on, connections to sockets of ZAP domain `domain`
+   are accepted only from the listed CURVE public keys (hex). count = 0
+   removes the list (anyone with CURVE). The engine sets one domain per
+   node, so nodes sharing a process keep their own lists. Returns 0 or
+   -1 (out of memory / too many domains). */
+int mg_zap_allow(const char *domain, const char (*curve_hex)[65], size_t count);
 
 #endif

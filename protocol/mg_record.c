@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_endorse.h"
 #include "mg_offer.h"
 #include "mg_text.h"
 #include "mg_wire.h"
@@ -24,7 +25,7 @@ struct mg_record_t {
 };
 
 static const char *const s_known_kinds[] = {
-    "profile", "offer", "event", "rsvp", "note", NULL
+    "profile", "offer", "event", "rsvp", "note", "endorse", NULL
 };
 
 bool mg_kind_known(const char *kind)
@@ -82,6 +83,8 @@ int mg_record_validate_body(const char *kind, const mg_body_t *body,
     if (strcmp(kind, "profile") == 0)
         return strict ? mg_profile_validate(body, why)
                       : mg_profile_validate_lenient(body, why);
+    if (strcmp(kind, "endorse") == 0)
+        return mg_endorse_validate(body, why);
     return MG_OK;
 }
 

@@ -1130,6 +1130,7 @@ static void s_usage(FILE *out)
             "  node                   fait tourner le nœud (synchronisation avec les pairs)\n"
             "  invite                 affiche l'invitation à donner aux structures voisines\n"
             "  peer add|list|rm       les pairs de ce nœud\n"
+            "  endorse CLÉ|list       (coordinateurs) recommander une structure\n"
             "  demo                   trois nœuds de démonstration, en une minute\n\n"
             "Dossier des données : --dir, sinon $MAILLAGE_DIR, sinon\n"
             "$XDG_DATA_HOME/maillage (par défaut ~/.local/share/maillage).\n"
@@ -1184,6 +1185,8 @@ int main(int argc, char **argv)
         return mg_cmd_invite(argc, argv, s_dir_option);
     if (strcmp(cmd, "peer") == 0 || strcmp(cmd, "peers") == 0)
         return mg_cmd_peer(argc, argv, s_dir_option);
+    if (strcmp(cmd, "endorse") == 0)
+        return mg_cmd_endorse(argc, argv, s_dir_option);
     if (strcmp(cmd, "demo") == 0) {
         const char *data = getenv("MAILLAGE_DEMO_DATA");
         return mg_cmd_demo(argc, argv, data && *data ? data : MG_DEMO_DATA);

@@ -71,6 +71,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir);
 int mg_cmd_invite(int argc, char **argv, const char *dir);
 int mg_cmd_peer(int argc, char **argv, const char *dir);
 int mg_cmd_demo(int argc, char **argv, const char *data_file);
+int mg_cmd_endorse(int argc, char **argv, const char *dir);
 
 /* Whether a node daemon is running on this store (live pid, heartbeat
    younger than 5 s); fills its pid and the heartbeat's age. */

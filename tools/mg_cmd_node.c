@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mg_cli.h"
+#include "mg_endorse.h"
 #include "mg_import.h"
 #include "mg_json.h"
 #include "mg_msg.h"
@@ -69,6 +70,58 @@ static int s_add_invite(mg_store_t *store, const uint8_t *self_key,
     return MG_OK;
 }
 
+/* A public key typed by a person: 64 hex digits, or an invite line. */
+static int s_parse_key(const char *text, uint8_t key[MG_KEY_BYTES], mg_why_t *why)
+{
+    while (*text == ' ' || *text == '\t')
+        text++;
+    char hex[65];
+    size_t n = strcspn(text, " \t\r\n#");
+    if (n == 2 * MG_KEY_BYTES) {
+        memcpy(hex, text, n);
+        hex[n] = '\0';
+        if (mg_hex_decode(hex, key, MG_KEY_BYTES) == 0)
+            return MG_OK;
+    }
+    char eps[MG_ENDPOINTS_MAX][256];
+    if (mg_invite_parse(text, key, eps, MG_ENDPOINTS_MAX, NULL) >= 0)
+        return MG_OK;
+    return mg_why_set(why, MG_ERR_ARG,
+                      "« %.80s » n'est ni une clé publique (64 caractères hexadécimaux) ni une invitation",
+                      text);
+}
+
+/* Reads an allow-list file: one key or invite per line, # comments. */
+static int s_read_allow(const char *path, mg_node_config_t *cfg, mg_why_t *why)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return mg_why_set(why, MG_ERR_IO, "lecture de %s impossible : %s", path, strerror(errno));
+    char line[2048];
+    int lineno = 0, rc = MG_OK;
+    while (rc == MG_OK && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\r' || !*p)
+            continue;
+        if (cfg->allow_count == MG_NODE_ALLOW_MAX) {
+            rc = mg_why_set(why, MG_ERR_TOO_LARGE, "%s : plus de %d clés", path, MG_NODE_ALLOW_MAX);
+            break;
+        }
+        mg_why_t inner;
+        if (s_parse_key(p, cfg->allow[cfg->allow_count], &inner) != MG_OK)
+            rc = mg_why_set(why, MG_ERR_MALFORMED, "%s, ligne %d : %s", path, lineno, inner.text);
+        else
+            cfg->allow_count++;
+    }
+    fclose(f);
+    if (rc == MG_OK && cfg->allow_count == 0)
+        rc = mg_why_set(why, MG_ERR_ARG, "%s ne contient aucune clé : personne ne pourrait se connecter", path);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 
 static volatile sig_atomic_t s_stop = 0;
@@ -80,7 +133,10 @@ static void s_on_signal(int sig)
 
 int mg_cmd_node(int argc, char **argv, const char *dir)
 {
-    mg_node_config_t cfg = {0};
+    static mg_node_config_t cfg; /* large (allow-list): not on the stack */
+    memset(&cfg, 0, sizeof cfg);
+    mg_why_t perr;
+    mg_why_clear(&perr);
     const char *peers[MG_NODE_PEERS_MAX];
     int npeers = 0;
     bool no_listen = false;
@@ -100,7 +156,11 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
                    "  --max-links N              liens sortants gardés ouverts (8)\n"
                    "  --advertise tcp://...      adresse publiée aux autres nœuds\n"
                    "  --discover                 découvre les nœuds du réseau local (UDP 7677)\n"
-                   "  --no-push                  pas de diffusion immédiate (tests, mesures)\n");
+                   "  --no-push                  pas de diffusion immédiate (tests, mesures)\n"
+                   "  --allow FICHIER            fédération : liens seulement avec les clés du fichier\n"
+                   "                             (une clé ou invitation par ligne, # commentaires)\n"
+                   "  --trust-coordinator CLÉ    ne garde les offres, événements et notes que des\n"
+                   "                             structures recommandées par ce coordinateur (répétable)\n");
             return 0;
         } else if (strcmp(a, "--listen") == 0 && v) {
             if (strcmp(v, "none") == 0)
@@ -129,6 +189,19 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
                 fprintf(stderr, "maillage : --max-links entre 1 et %d\n", MG_NODE_PEERS_MAX);
                 return 2;
             }
+            i++;
+        } else if (strcmp(a, "--allow") == 0 && v) {
+            if (s_read_allow(v, &cfg, &perr) != MG_OK)
+                return s_fail("--allow", MG_ERR_ARG, &perr);
+            i++;
+        } else if (strcmp(a, "--trust-coordinator") == 0 && v) {
+            if (cfg.trust_count == MG_NODE_TRUST_MAX) {
+                fprintf(stderr, "maillage : %d coordinateurs de confiance au plus\n", MG_NODE_TRUST_MAX);
+                return 2;
+            }
+            if (s_parse_key(v, cfg.trust[cfg.trust_count], &perr) != MG_OK)
+                return s_fail("--trust-coordinator", MG_ERR_ARG, &perr);
+            cfg.trust_count++;
             i++;
         } else if (strcmp(a, "--discover") == 0) {
             cfg.discover = true;
@@ -411,6 +484,111 @@ int mg_cmd_peer(int argc, char **argv, const char *dir)
         fputs(usage, stderr);
         out = 2;
     }
+    mg_node_close(&ctx);
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* endorse: a coordinator vouches for (or stops vouching for) a key.   */
+
+typedef struct {
+    json_t *json;
+    const uint8_t *self;
+    size_t count;
+} s_endorse_list_t;
+
+static int s_endorse_row(const mg_record_t *r, void *arg)
+{
+    s_endorse_list_t *l = arg;
+    if (memcmp(mg_record_author(r), l->self, MG_KEY_BYTES) != 0)
+        return 0;
+    uint8_t subject[MG_KEY_BYTES];
+    bool endorsed;
+    if (mg_endorse_read(r, subject, &endorsed) != MG_OK)
+        return 0;
+    char hex[65], when[32];
+    mg_hex_encode(subject, 32, hex);
+    mg_time_iso(mg_record_created(r), when);
+    const char *note = mg_body_str(mg_record_body(r), "note");
+    l->count++;
+    if (l->json)
+        json_array_append_new(l->json, json_pack("{s:s,s:b,s:s,s:s?}", "subject", hex, "endorsed",
+                                                 endorsed, "updated", when, "note", note));
+    else
+        printf("  %s  %-12s %s  %s\n", hex, endorsed ? "recommandée" : "retirée", when,
+               note ? note : "");
+    return 0;
+}
+
+int mg_cmd_endorse(int argc, char **argv, const char *dir)
+{
+    static const char *usage =
+        "Usage :\n"
+        "  maillage endorse CLÉ|INVITATION [--revoke] [--note TEXTE]\n"
+        "  maillage endorse list [--json]\n\n"
+        "Pour un coordinateur : recommande la structure dont c'est la clé (ou retire la\n"
+        "recommandation avec --revoke). Les nœuds lancés avec\n"
+        "« maillage node --trust-coordinator VOTRE-CLÉ » ne gardent que les offres,\n"
+        "événements et notes des structures que vous recommandez.\n";
+    if (argc < 2 || s_help(argv[1])) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    mg_why_t why;
+    mg_why_clear(&why);
+    mg_node_ctx_t ctx;
+    int rc = mg_node_open(&ctx, dir, &why);
+    if (rc != MG_OK) {
+        mg_node_close(&ctx);
+        return s_fail("endorse", rc, &why);
+    }
+    int out = 0;
+    if (strcmp(argv[1], "list") == 0) {
+        bool json = argc > 2 && strcmp(argv[2], "--json") == 0;
+        s_endorse_list_t l = {.json = json ? json_array() : NULL, .self = ctx.id.pk};
+        if (!json)
+            printf("Structures recommandées par ce nœud :\n");
+        rc = mg_store_records(ctx.store, "endorse", false, s_endorse_row, &l, &why);
+        if (json) {
+            json_dumpf(l.json, stdout, JSON_INDENT(2));
+            printf("\n");
+            json_decref(l.json);
+        } else if (l.count == 0) {
+            printf("  aucune\n");
+        }
+        if (rc != MG_OK)
+            out = s_fail("endorse list", rc, &why);
+        mg_node_close(&ctx);
+        return out;
+    }
+    uint8_t subject[MG_KEY_BYTES];
+    bool revoke = false;
+    const char *note = NULL;
+    rc = s_parse_key(argv[1], subject, &why);
+    for (int i = 2; rc == MG_OK && i < argc; i++) {
+        if (strcmp(argv[i], "--revoke") == 0)
+            revoke = true;
+        else if (strcmp(argv[i], "--note") == 0 && i + 1 < argc)
+            note = argv[++i];
+        else
+            rc = mg_why_set(&why, MG_ERR_ARG, "option inconnue : %s", argv[i]);
+    }
+    if (rc == MG_OK) {
+        char hex[65], rid[MG_RID_MAX + 1];
+        mg_hex_encode(subject, 32, hex);
+        mg_endorse_rid(subject, rid);
+        mg_body_t *b = mg_body_new();
+        mg_body_set_str(b, "subject", hex);
+        mg_body_set_str(b, "status", revoke ? "revoked" : "endorsed");
+        if (note && *note)
+            mg_body_set_str(b, "note", note);
+        rc = mg_node_author(&ctx, "endorse", rid, false, b, &why);
+        mg_body_destroy(&b);
+        if (rc == MG_OK)
+            printf("%s : %.12s\n", revoke ? "Recommandation retirée" : "Structure recommandée", hex);
+    }
+    if (rc != MG_OK)
+        out = s_fail("endorse", rc, &why);
     mg_node_close(&ctx);
     return out;
 }
