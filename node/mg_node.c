@@ -390,17 +390,23 @@ static void s_close_link(s_link_t *link, bool failed, const char *why)
     link->dead = true;
 }
 
+/* Destroys the links marked dead. zlistx_find moves the list's cursor,
+   so iterating and deleting in one pass would revisit (and free twice) a
+   link that follows a deleted one: restart from the head after each
+   deletion instead -- links are few (at most a few hundred). */
 static void s_reap_links(s_engine_t *e)
 {
-    s_link_t *l = zlistx_first(e->links);
-    while (l) {
-        s_link_t *next = zlistx_next(e->links);
-        if (l->dead) {
-            void *handle = zlistx_find(e->links, l);
-            zlistx_delete(e->links, handle);
+    bool again = true;
+    while (again) {
+        again = false;
+        for (s_link_t *l = zlistx_first(e->links); l; l = zlistx_next(e->links)) {
+            if (!l->dead)
+                continue;
+            zlistx_delete(e->links, zlistx_find(e->links, l));
             s_link_destroy(&l);
+            again = true;
+            break;
         }
-        l = next;
     }
 }
 

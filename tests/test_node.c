@@ -237,18 +237,18 @@ static void test_line_and_restart(void)
     /* An offer added at A reaches C; its update and deletion too. */
     s_offer(&n[0], "atelier-1", "Atelier smartphone");
     s_has_t h = {&n[2], n[0].id.pk, "atelier-1", "Atelier smartphone", false};
-    CHECK(s_wait(s_has, &h, 10000));
+    CHECK(s_wait(s_has, &h, 30000));
     s_offer(&n[0], "atelier-1", "Atelier smartphone seniors");
     h.nom = "Atelier smartphone seniors";
-    CHECK(s_wait(s_has, &h, 10000));
+    CHECK(s_wait(s_has, &h, 30000));
     s_author(&n[0], "offer", "atelier-1", true, NULL);
     h.deleted = true;
-    CHECK(s_wait(s_has, &h, 10000));
+    CHECK(s_wait(s_has, &h, 30000));
 
     /* C (outbound only) sends too: its offer reaches A. */
     s_offer(&n[2], "permanence-c", "Permanence de C");
     s_has_t hc = {&n[0], n[2].id.pk, "permanence-c", "Permanence de C", false};
-    CHECK(s_wait(s_has, &hc, 10000));
+    CHECK(s_wait(s_has, &hc, 30000));
 
     /* C stopped; A adds 100 offers and deletes 10; C restarted catches up. */
     s_node_stop(&n[2]);
@@ -264,7 +264,7 @@ static void test_line_and_restart(void)
     }
     CHECK(s_node_start(&n[2], false, 200, false));
     s_same_t same = {n, 3, 3 + 1 + 1 + 100}; /* profiles, atelier tombstone, permanence, lot */
-    CHECK(s_wait(s_same, &same, 20000));
+    CHECK(s_wait(s_same, &same, 60000));
     int64_t live_c = 0;
     for (int i = 0; i < 100; i++) {
         snprintf(rid, sizeof rid, "lot-%03d", i);
@@ -327,7 +327,7 @@ static void test_reconcile_bytes(void)
     s_node_t pair[2] = {a, b};
     same.nodes = pair;
     zstr_send(b.actor, "SYNC");
-    CHECK(s_wait(s_same, &same, 20000));
+    CHECK(s_wait(s_same, &same, 60000));
 
     /* In sync: one round costs a fingerprint each way. */
     s_stats_t b0, b1;
@@ -383,7 +383,7 @@ static void test_twenty(void)
         s_offer(&n[k * 4], rid, rid);
     }
     s_same_t same = {n, N, N + 5};
-    CHECK(s_wait(s_same, &same, 30000));
+    CHECK(s_wait(s_same, &same, 90000));
     for (int i = 0; i < N; i++)
         s_node_destroy(&n[i]);
     free(n);
@@ -433,7 +433,7 @@ static void test_hostile_clients(void)
     /* Meanwhile the real peer is served. */
     s_offer(&a, "apres-attaque", "Toujours là");
     s_has_t h = {&b, a.id.pk, "apres-attaque", "Toujours là", false};
-    CHECK(s_wait(s_has, &h, 10000));
+    CHECK(s_wait(s_has, &h, 30000));
     zsock_destroy(&plain);
     s_node_destroy(&a);
     s_node_destroy(&b);
@@ -471,7 +471,7 @@ static void test_peer_exchange(void)
     s_link(&n[3], &n[1]);
     CHECK(s_node_start(&n[3], true, 200, false));
     s_same_t same = {n, 4, 4};
-    CHECK(s_wait(s_same, &same, 15000));
+    CHECK(s_wait(s_same, &same, 45000));
     bool linked = false;
     s_stats_t st;
     for (int64_t end = zclock_time() + 15000; zclock_time() < end && !linked; zclock_sleep(20))
