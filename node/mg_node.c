@@ -1609,6 +1609,9 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
         zcert_apply(e->cert, r);
         zsock_set_curve_server(r, 1);
         zsock_set_zap_domain(r, e->zap_domain);
+        /* A connection that does not finish its CURVE handshake in 5 s is
+           closed (libzmq's default is 30 s of a held file descriptor). */
+        zsock_set_handshake_ivl(r, S_HELLO_TIMEOUT_MS);
         zsock_set_maxmsgsize(r, MG_MSG_MAX);
         zsock_set_sndhwm(r, 1000);
         zsock_set_rcvhwm(r, 1000);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mg_endorse.h"
+#include "mg_event.h"
 #include "mg_offer.h"
 #include "mg_text.h"
 #include "mg_wire.h"
@@ -85,6 +86,12 @@ int mg_record_validate_body(const char *kind, const mg_body_t *body,
                       : mg_profile_validate_lenient(body, why);
     if (strcmp(kind, "endorse") == 0)
         return mg_endorse_validate(body, why);
+    if (strcmp(kind, "event") == 0)
+        return mg_event_validate(body, strict, why);
+    if (strcmp(kind, "rsvp") == 0)
+        return mg_rsvp_validate(body, strict, why);
+    if (strcmp(kind, "note") == 0)
+        return mg_note_validate(body, strict, why);
     return MG_OK;
 }
 

@@ -93,7 +93,7 @@ const mg_body_t *mg_record_body(const mg_record_t *self);
 bool mg_kind_known(const char *kind);
 
 /* Validates a body for a kind: offer and profile field rules (mg_offer.h);
-   the envelope-only kinds (event, rsvp, note) and unknown kinds accept
+   event, rsvp and note field rules (mg_event.h); unknown kinds accept
    any body. Tombstones are not validated. strict=false accepts
    enumeration labels this version does not know (records from peers). */
 int mg_record_validate_body(const char *kind, const mg_body_t *body,

@@ -1,6 +1,8 @@
 /*  mg_wire.c - bounds pre-check of untrusted msgpack. */
 #include "mg_wire.h"
 
+#include "mg_text.h"
+
 /* Reads a big-endian unsigned integer of n bytes at p. */
 static uint64_t s_be(const uint8_t *p, size_t n)
 {
@@ -68,6 +70,11 @@ static int s_scan(const uint8_t *data, size_t len, size_t *pos, int depth)
     }
     if (skip) {
         if (skip > len - *pos)
+            return -1;
+        /* Every string, wherever it is (opaque values included), must be
+           valid UTF-8: nothing we keep and forward can carry bad text. */
+        bool is_str = (t >= 0xa0 && t <= 0xbf) || t == 0xd9 || t == 0xda || t == 0xdb;
+        if (is_str && !mg_utf8_valid((const char *) data + *pos, (size_t) skip))
             return -1;
         *pos += (size_t) skip;
     }

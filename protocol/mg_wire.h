@@ -22,7 +22,8 @@
    one complete msgpack value, nested at most MG_WIRE_DEPTH_MAX deep, with
    every declared length and element count within the bytes that remain
    (msgpack-c would otherwise allocate for a declared count of 2^32 items
-   before finding the input short). Returns MG_OK or MG_ERR_MALFORMED. */
+   before finding the input short), and every str value valid UTF-8
+   without NUL (bin values are opaque). Returns MG_OK or MG_ERR_MALFORMED. */
 int mg_wire_scan(const uint8_t *data, size_t len, mg_why_t *why);
 
 /* Packs a body as a sorted msgpack map. */

@@ -8,6 +8,10 @@
                   with folded (case- and accent-insensitive) keys;
       offer_term  one row per folded item of an offer's multi-valued fields
                   (services, publics_specifiquement_adresses);
+      event_idx, event_territory, event_term, event_partner, event_fts,
+      rsvp_idx, note_idx, note_term, note_fts
+                  the indexes of events, replies and notes
+                  (mg_store_events.c);
       meta        node settings and the running node's status (mg_store.h);
       store_state the last `seq` handed out and the peer list's version;
       peer        the peers this node knows (mg_store_peers.c).
@@ -143,7 +147,93 @@ static const char *const s_migrations[] = {
     "    next_try_ms  INTEGER NOT NULL DEFAULT 0,"
     "    PRIMARY KEY (key, endpoint)"
     ") WITHOUT ROWID;"
-    "CREATE INDEX peer_endpoint ON peer (endpoint);",
+    "CREATE INDEX peer_endpoint ON peer (endpoint);"
+    /* Events, replies and notes (mg_store_events.c, docs/events.md).
+       event_idx and note_idx are rowid tables: their rowid is the row of
+       the full-text tables, which keep their own copy of the text (the
+       snippets need it; a contentless table cannot give them). */
+    "CREATE TABLE event_idx ("
+    "    author      BLOB NOT NULL,"
+    "    rid         TEXT NOT NULL,"
+    "    start_ms    INTEGER NOT NULL,"
+    "    end_ms      INTEGER NOT NULL,"
+    "    cancelled   INTEGER NOT NULL,"
+    "    capacity    INTEGER,"
+    "    code_postal TEXT,"
+    "    latitude    REAL,"
+    "    longitude   REAL,"
+    "    open        INTEGER NOT NULL,"
+    "    UNIQUE (author, rid),"
+    "    FOREIGN KEY (author, rid) REFERENCES record (author, rid)"
+    ");"
+    "CREATE INDEX event_idx_start ON event_idx (start_ms);"
+    "CREATE INDEX event_idx_end ON event_idx (end_ms);"
+    /* One row per territory code; dep is the code's département, so a
+       département query finds the events aimed at its communes too. */
+    "CREATE TABLE event_territory ("
+    "    author BLOB NOT NULL,"
+    "    rid    TEXT NOT NULL,"
+    "    code   TEXT NOT NULL,"
+    "    dep    TEXT NOT NULL,"
+    "    PRIMARY KEY (author, rid, code),"
+    "    FOREIGN KEY (author, rid) REFERENCES event_idx (author, rid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX event_territory_code ON event_territory (code);"
+    "CREATE INDEX event_territory_dep ON event_territory (dep);"
+    "CREATE TABLE event_term ("
+    "    author     BLOB NOT NULL,"
+    "    rid        TEXT NOT NULL,"
+    "    field      TEXT NOT NULL,"
+    "    value_fold TEXT NOT NULL,"
+    "    PRIMARY KEY (author, rid, field, value_fold),"
+    "    FOREIGN KEY (author, rid) REFERENCES event_idx (author, rid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX event_term_value ON event_term (field, value_fold);"
+    "CREATE TABLE event_partner ("
+    "    author  BLOB NOT NULL,"
+    "    rid     TEXT NOT NULL,"
+    "    partner BLOB NOT NULL,"
+    "    PRIMARY KEY (author, rid, partner),"
+    "    FOREIGN KEY (author, rid) REFERENCES event_idx (author, rid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX event_partner_key ON event_partner (partner);"
+    "CREATE VIRTUAL TABLE event_fts USING fts5(titre, description, lieu,"
+    "    tokenize = 'unicode61 remove_diacritics 2');"
+    /* A reply is counted only under the rid derived from its event
+       (mg_rsvp_rid), so one node has one row per event. */
+    "CREATE TABLE rsvp_idx ("
+    "    author       BLOB NOT NULL,"
+    "    rid          TEXT NOT NULL,"
+    "    event_author BLOB NOT NULL,"
+    "    event_rid    TEXT NOT NULL,"
+    "    answer       TEXT NOT NULL,"
+    "    seats        INTEGER NOT NULL,"
+    "    created      INTEGER NOT NULL,"
+    "    PRIMARY KEY (author, rid),"
+    "    FOREIGN KEY (author, rid) REFERENCES record (author, rid)"
+    ") WITHOUT ROWID;"
+    /* The tally's order: (created, author) within one event. */
+    "CREATE INDEX rsvp_idx_event ON rsvp_idx (event_author, event_rid,"
+    "    created, author);"
+    "CREATE TABLE note_idx ("
+    "    author  BLOB NOT NULL,"
+    "    rid     TEXT NOT NULL,"
+    "    created INTEGER NOT NULL,"
+    "    UNIQUE (author, rid),"
+    "    FOREIGN KEY (author, rid) REFERENCES record (author, rid)"
+    ");"
+    "CREATE INDEX note_idx_created ON note_idx (created);"
+    "CREATE TABLE note_term ("
+    "    author     BLOB NOT NULL,"
+    "    rid        TEXT NOT NULL,"
+    "    field      TEXT NOT NULL,"
+    "    value_fold TEXT NOT NULL,"
+    "    PRIMARY KEY (author, rid, field, value_fold),"
+    "    FOREIGN KEY (author, rid) REFERENCES note_idx (author, rid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX note_term_value ON note_term (field, value_fold);"
+    "CREATE VIRTUAL TABLE note_fts USING fts5(titre, texte, tags,"
+    "    tokenize = 'unicode61 remove_diacritics 2');",
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 
@@ -850,12 +940,17 @@ static int s_store_record(mg_store_t *self, const mg_record_t *record,
        first version has none (they reference the record row). */
     if (found) {
         rc = s_index_remove(self, author, rid, why);
+        if (rc == MG_OK)
+            rc = mg_store_events_unindex_(self, author, rid, why);
         if (rc != MG_OK)
             return rc;
     }
-    if (!mg_record_deleted(record)
-        && strcmp(mg_record_kind(record), "offer") == 0)
+    if (mg_record_deleted(record))
+        return rc;
+    if (strcmp(mg_record_kind(record), "offer") == 0)
         rc = s_index_offer(self, record, why);
+    else
+        rc = mg_store_events_index_(self, record, why);
     return rc;
 }
 

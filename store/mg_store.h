@@ -311,4 +311,164 @@ int mg_store_peers_version(mg_store_t *self, int64_t *version);
 /* The underlying handle, for tests and later modules of store/. */
 struct sqlite3 *mg_store_db(mg_store_t *self);
 
+/* ------------------------------------------------------------------ */
+/* Events, replies and notes (mg_store_events.c; docs/events.md)        */
+
+/* How long past events stay in the local indexes (listed by `event list
+   --past`, exported, searchable), in days after their end. Older events
+   are dropped from the indexes only: their records stay in the store and
+   keep replicating until their author deletes them. Unset: the default. */
+#define MG_META_EVENT_RETENTION_DAYS "events.retention_days"
+#define MG_EVENT_RETENTION_DEFAULT_DAYS 365
+/* When the indexes were last purged (ms since the epoch). */
+#define MG_META_EVENT_PURGED_MS "events.purged_ms"
+
+/* Filters for mg_store_events; zero members do not filter. */
+typedef struct {
+    int64_t now_ms;          /* "now" for the time filters; 0: the clock */
+    bool upcoming;           /* only events not over yet (fin > now) */
+    bool past;               /* only events over (fin <= now), latest first */
+    const char *territory;   /* events reaching this commune (INSEE code)
+                                or département: aimed at it, at its
+                                département / one of its communes, or open
+                                to all (no territory) */
+    const char *service;     /* one of the event's services (folded) */
+    const uint8_t *mine;     /* events this key organises or co-organises */
+    const uint8_t *author;   /* only this organiser's events */
+    const char *search;      /* words of the title, description or place
+                                (full text, accent-insensitive, prefixes) */
+    bool near;               /* keep events within within_km of
+                                (near_lat, near_lon); events with no known
+                                coordinates (online only, unknown postal
+                                code) are left out */
+    double near_lat, near_lon, within_km;
+    const uint8_t *viewer;   /* fill the row's my_* members for this key */
+    /* Invitations of `invitee`: upcoming events of other organisers that
+       it does not co-organise and has not answered, open to all or
+       aimed at invitee_insee or invitee_dep (either may be NULL). */
+    const uint8_t *invitee;
+    const char *invitee_insee;
+    const char *invitee_dep;
+} mg_event_query_t;
+
+/* What the indexes know of an event, beside its record. */
+typedef struct {
+    int64_t start_ms, end_ms;   /* UTC, ms since the epoch */
+    bool cancelled;             /* the event carries annule_le */
+    int64_t capacity;           /* 0: no limit */
+    bool has_coords;            /* lat/lon known: the event's own, or the
+                                   mean of the offers of its postal code */
+    double lat, lon;
+    double distance_km;         /* from the query's point; -1 if not asked */
+    char my_answer[16];         /* the viewer's reply, "" when none */
+    int64_t my_seats;           /* seats of that reply */
+    bool viewer_organiser;      /* the viewer is the author */
+    bool viewer_partner;        /* the viewer co-organises it */
+    int64_t seats_yes;          /* seats asked by "oui" replies (confirmed
+                                   and waiting) */
+    int64_t replies_yes, replies_maybe, replies_no;
+} mg_event_row_t;
+
+/* Called once per event; return non-zero to stop. Both pointers are only
+   valid during the call. */
+typedef int (mg_event_fn)(const mg_record_t *event, const mg_event_row_t *row,
+                          void *arg);
+
+/* Iterates the indexed live events matching `query` (NULL: all), by
+   start then author then rid (latest first with `past`). Events ended
+   more than the retention period ago are never listed. Returns MG_OK, a
+   callback's non-zero value, or an error (MG_ERR_ARG for a search with
+   no word, a malformed territory code). */
+int mg_store_events(mg_store_t *self, const mg_event_query_t *query,
+                    mg_event_fn *fn, void *arg, mg_why_t *why);
+
+/* The mean coordinates of the offers of a postal code: how `--near CP`
+   finds its point. MG_ERR_NOT_FOUND when no offer there has any. */
+int mg_store_postal_coords(mg_store_t *self, const char *code_postal,
+                           double *lat, double *lon);
+
+/* Where a reply stands in the tally. */
+typedef enum {
+    MG_REPLY_CONFIRMED = 1,  /* "oui" within the capacity */
+    MG_REPLY_WAITING = 2,    /* "oui" beyond it: the waiting list */
+    MG_REPLY_MAYBE = 3,      /* "peut-etre" */
+    MG_REPLY_NO = 4,         /* "non" */
+    MG_REPLY_OTHER = 5,      /* an answer of a newer version: not counted */
+} mg_reply_status_t;
+
+typedef struct {
+    uint8_t author[MG_KEY_BYTES]; /* the replying node */
+    int64_t created;           /* the reply version's signed creation time */
+    char answer[16];           /* as signed ("oui", "non", "peut-etre") */
+    int64_t seats;             /* seats asked (1 when the reply says none) */
+    char *comment;             /* NULL when none; owned by the tally */
+    mg_reply_status_t status;
+    int64_t position;          /* 1-based place on the waiting list, else 0 */
+} mg_reply_t;
+
+typedef struct {
+    int64_t capacity;          /* 0: no limit */
+    int64_t seats_confirmed;   /* seats of MG_REPLY_CONFIRMED replies */
+    int64_t seats_waiting;     /* seats of MG_REPLY_WAITING replies */
+    size_t count;              /* replies */
+    mg_reply_t *replies;       /* by created, then author key (bytes) */
+} mg_tally_t;
+
+/* The replies to the event (author, rid) and who gets a seat: "oui"
+   replies take seats in the order above until one does not fit; it and
+   every later "oui" wait, in the same order (first come, first served,
+   no overtaking). Every node holding the same replies computes the same
+   tally. MG_ERR_NOT_FOUND when the store has no such event. Caller owns
+   *out (mg_tally_destroy). */
+int mg_store_event_tally(mg_store_t *self, const uint8_t author[MG_KEY_BYTES],
+                         const char *rid, mg_tally_t **out, mg_why_t *why);
+void mg_tally_destroy(mg_tally_t **self_p);
+
+/* Filters for notes; NULL members do not filter. */
+typedef struct {
+    const char *tag;          /* one of the note's tags (folded) */
+    const char *service;      /* one of its services (folded) */
+    const uint8_t *author;    /* only this author's notes */
+} mg_note_query_t;
+
+/* Iterates live notes matching `query` (NULL: all), newest first. */
+int mg_store_notes(mg_store_t *self, const mg_note_query_t *query,
+                   mg_record_fn *fn, void *arg, mg_why_t *why);
+
+/* One search hit: the note, a snippet of its best matching column with
+   the matched words between `open` and `close`, and its bm25 score
+   (lower is better). Pointers are only valid during the call. */
+typedef int (mg_note_hit_fn)(const mg_record_t *note, const char *snippet,
+                             double score, void *arg);
+
+/* Full-text search of notes (title, text, tags): every word must match,
+   as a prefix ("demarch" finds "démarches"), ignoring case and accents;
+   ranked by bm25 with the title weighing most. At most `limit` hits (0:
+   20). `query` further filters (may be NULL). MG_ERR_ARG when `words`
+   holds no word. */
+int mg_store_note_search(mg_store_t *self, const char *words,
+                         const mg_note_query_t *query, size_t limit,
+                         const char *open, const char *close,
+                         mg_note_hit_fn *fn, void *arg, mg_why_t *why);
+
+/* The retention period in days (MG_META_EVENT_RETENTION_DAYS or the
+   default). */
+int mg_store_event_retention(mg_store_t *self, int64_t *days);
+
+/* Sets the retention period (1 to 36500 days) and rebuilds the event,
+   reply and note indexes from the records, so that a longer period brings
+   back events dropped before. */
+int mg_store_event_set_retention(mg_store_t *self, int64_t days,
+                                 mg_why_t *why);
+
+/* Drops from the indexes the events ended more than the retention period
+   before `now_ms` (0: the clock), their replies, and replies older than
+   that to events this store never indexed. *dropped (may be NULL) gets
+   the number of events dropped. Records are never touched. */
+int mg_store_events_purge(mg_store_t *self, int64_t now_ms, int64_t *dropped,
+                          mg_why_t *why);
+
+/* Rebuilds the event, reply and note indexes from the stored records. */
+int mg_store_events_reindex(mg_store_t *self, mg_why_t *why);
+
 #endif

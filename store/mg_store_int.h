@@ -40,6 +40,26 @@ typedef enum {
     S_PEER_UPDATE,
     S_PEERS_VERSION,
     S_PEERS_BUMP,
+    /* mg_store_events.c */
+    S_EV_FIND_ROWS,
+    S_EV_DEL_FTS,
+    S_EV_DEL_TERRITORY,
+    S_EV_DEL_TERM,
+    S_EV_DEL_PARTNER,
+    S_EV_DEL_EVENT,
+    S_EV_DEL_RSVP,
+    S_EV_DEL_NOTE_FTS,
+    S_EV_DEL_NOTE_TERM,
+    S_EV_DEL_NOTE,
+    S_EV_INS_EVENT,
+    S_EV_INS_TERRITORY,
+    S_EV_INS_TERM,
+    S_EV_INS_PARTNER,
+    S_EV_INS_FTS,
+    S_EV_INS_RSVP,
+    S_EV_INS_NOTE,
+    S_EV_INS_NOTE_TERM,
+    S_EV_INS_NOTE_FTS,
     S_STMT_COUNT
 } s_stmt_id_t;
 
@@ -74,5 +94,15 @@ int mg_store_step_done_(mg_store_t *self, sqlite3_stmt *stmt, mg_why_t *why,
    returns the final code. */
 int mg_store_unit_begin_(mg_store_t *self, bool *nested, mg_why_t *why);
 int mg_store_unit_end_(mg_store_t *self, bool nested, int rc, mg_why_t *why);
+
+/* mg_store_events.c: the index rows of events, replies and notes, kept
+   by the record apply path inside its unit of work. index_ writes the
+   rows of a live record of kind event, rsvp or note (other kinds: no-op);
+   unindex_ removes whatever rows (author, rid) has in those tables,
+   whatever its previous kind was. */
+int mg_store_events_index_(mg_store_t *self, const mg_record_t *record,
+                           mg_why_t *why);
+int mg_store_events_unindex_(mg_store_t *self, const uint8_t *author,
+                             const char *rid, mg_why_t *why);
 
 #endif

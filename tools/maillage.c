@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "mg_cli.h"
+#include "mg_cmd_analysis.h"
+#include "mg_cmd_events.h"
 #include "mg_export.h"
 #include "mg_import.h"
 #include "mg_json.h"
@@ -1035,21 +1037,28 @@ static int s_cmd_export(int argc, char **argv)
     const char *output = NULL;
     mg_offer_query_t q = {0};
     bool mine = false;
+    /* Events go to calendars: --format ics is mg_cmd_events.c's. */
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--format") == 0 && strcmp(argv[i + 1], "ics") == 0)
+            return mg_cmd_export_ics(argc, argv, s_dir_option);
     for (int i = 1; i < argc; i++) {
         bool matched;
         if (s_is_help(argv[i])) {
             printf("Usage : maillage export --format standard-csv|standard-json|geojson [-o FICHIER]\n"
                    "                        [--mine] [--service S] [--public P] [--commune C]\n"
-                   "                        [--code-postal CP] [--departement D]\n\n"
+                   "                        [--code-postal CP] [--departement D]\n"
+                   "        maillage export --format ics [-o FICHIER] [--upcoming] ...\n\n"
                    "Exporte les offres au format du standard national (CSV valide selon\n"
-                   "schema.json, JSON) ou en GeoJSON pour une carte. Sans -o : sortie standard.\n");
+                   "schema.json, JSON) ou en GeoJSON pour une carte. Sans -o : sortie standard.\n"
+                   "--format ics exporte les événements pour un agenda (voir\n"
+                   "« maillage export --format ics --help »).\n");
             return 0;
         } else if (strcmp(argv[i], "--format") == 0) {
             const char *v = s_value(argc, argv, &i);
             if (!v)
                 return 2;
             if (mg_format_parse(v, &format) != MG_OK) {
-                fprintf(stderr, "maillage : format d'export inconnu : %s (standard-csv, standard-json, geojson)\n", v);
+                fprintf(stderr, "maillage : format d'export inconnu : %s (standard-csv, standard-json, geojson, ics)\n", v);
                 return 2;
             }
             continue;
@@ -1127,10 +1136,24 @@ static void s_usage(FILE *out)
             "                         vos offres de service, et celles du réseau\n"
             "  import FICHIER         importe des lieux (standard national, CSV ou JSON)\n"
             "  export --format F      exporte les offres (standard-csv, standard-json, geojson)\n"
+            "                         ou les événements pour un agenda (ics)\n"
+            "  event add|update|cancel|rm|list|show|retention\n"
+            "                         les événements : vos invitations et celles du réseau\n"
+            "  invitations            les événements auxquels vous êtes invité·e, à répondre\n"
+            "  rsvp ID --yes|--no|--maybe\n"
+            "                         répond à un événement\n"
+            "  note add|update|rm|list|show|search\n"
+            "                         les notes de pratiques, cherchées sans accents\n"
             "  node                   fait tourner le nœud (synchronisation avec les pairs)\n"
             "  invite                 affiche l'invitation à donner aux structures voisines\n"
             "  peer add|list|rm       les pairs de ce nœud\n"
             "  endorse CLÉ|list       (coordinateurs) recommander une structure\n"
+            "  overlaps               (coordinateurs) offres qui se juxtaposent\n"
+            "  duplicates             (coordinateurs) lieux listés deux fois\n"
+            "  gaps --communes F      (coordinateurs) communes sans offre à portée\n"
+            "  complementarities      partenaires possibles autour d'une structure\n"
+            "  diagnostic             le diagnostic de territoire (Qui, Quoi, Où…)\n"
+            "  check [ID]             vos offres répondent-elles aux huit questions ?\n"
             "  demo                   trois nœuds de démonstration, en une minute\n\n"
             "Dossier des données : --dir, sinon $MAILLAGE_DIR, sinon\n"
             "$XDG_DATA_HOME/maillage (par défaut ~/.local/share/maillage).\n"
@@ -1179,12 +1202,32 @@ int main(int argc, char **argv)
         return s_cmd_import(argc, argv);
     if (strcmp(cmd, "export") == 0)
         return s_cmd_export(argc, argv);
+    if (strcmp(cmd, "event") == 0 || strcmp(cmd, "events") == 0)
+        return mg_cmd_event(argc, argv, s_dir_option);
+    if (strcmp(cmd, "invitations") == 0)
+        return mg_cmd_invitations(argc, argv, s_dir_option);
+    if (strcmp(cmd, "rsvp") == 0)
+        return mg_cmd_rsvp(argc, argv, s_dir_option);
+    if (strcmp(cmd, "note") == 0 || strcmp(cmd, "notes") == 0)
+        return mg_cmd_note(argc, argv, s_dir_option);
     if (strcmp(cmd, "node") == 0)
         return mg_cmd_node(argc, argv, s_dir_option);
     if (strcmp(cmd, "invite") == 0)
         return mg_cmd_invite(argc, argv, s_dir_option);
     if (strcmp(cmd, "peer") == 0 || strcmp(cmd, "peers") == 0)
         return mg_cmd_peer(argc, argv, s_dir_option);
+    if (strcmp(cmd, "overlaps") == 0)
+        return mg_cmd_overlaps(argc, argv, s_dir_option);
+    if (strcmp(cmd, "duplicates") == 0)
+        return mg_cmd_duplicates(argc, argv, s_dir_option);
+    if (strcmp(cmd, "gaps") == 0)
+        return mg_cmd_gaps(argc, argv, s_dir_option);
+    if (strcmp(cmd, "complementarities") == 0)
+        return mg_cmd_complementarities(argc, argv, s_dir_option);
+    if (strcmp(cmd, "diagnostic") == 0)
+        return mg_cmd_diagnostic(argc, argv, s_dir_option);
+    if (strcmp(cmd, "check") == 0)
+        return mg_cmd_check(argc, argv, s_dir_option);
     if (strcmp(cmd, "endorse") == 0)
         return mg_cmd_endorse(argc, argv, s_dir_option);
     if (strcmp(cmd, "demo") == 0) {

@@ -5,7 +5,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs="build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
-      libsqlite3-dev libsodium-dev libjansson-dev libcsv-dev libutf8proc-dev"
+      libsqlite3-dev libsodium-dev libjansson-dev libcsv-dev libutf8proc-dev
+      clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -17,3 +17,11 @@ if ! cmake --build "$top/build-asan" -j"$jobs" >"$top/build-asan/build.log" 2>&1
 fi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$top/build-asan" --output-on-failure -j"$jobs"
+
+# Fuzzing (tools/fuzz.sh): every libFuzzer target for ${MG_FUZZ_SECONDS:-60} s,
+# when clang is there (tools/setup.sh installs it).
+if command -v clang >/dev/null; then
+    "$top/tools/fuzz.sh"
+else
+    echo "== Fuzzing ignoré : clang est introuvable (tools/setup.sh l'installe)"
+fi
