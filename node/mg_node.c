@@ -141,6 +141,7 @@ struct s_engine_t {
     zhashx_t *refused;        /* vid hex -> 1: records our policy refused (not re-asked) */
     zactor_t *verifier;       /* verifies received records on a second thread */
     size_t verify_inflight;   /* batches sent to the verifier, not yet back */
+    uint64_t beats;           /* heartbeats since start (1 a second) */
     uint64_t records_refused; /* statistics: refused by the trust policy */
     struct {
         zsock_t *router;      /* where the banned connection came in */
@@ -1324,6 +1325,10 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     char buf[32];
     snprintf(buf, sizeof buf, "%lld", (long long) s_now());
     mg_store_meta_set(e->store, "node.heartbeat_ms", buf, NULL);
+    /* Past events leave the local indexes after the retention period
+       (docs/events.md): checked at start and then every hour. */
+    if (++e->beats % 3600 == 0)
+        mg_store_events_purge(e->store, 0, NULL, NULL);
     return 0;
 }
 
@@ -1630,6 +1635,7 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
         zloop_reader(e->loop, r, s_on_router, e);
     }
     s_compute_advertised(e);
+    mg_store_events_purge(e->store, 0, NULL, NULL);
     /* Load the set from the store (no eager push for what we had). */
     s_poll_changes(e, true);
     s_update_profile(e);
