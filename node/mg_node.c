@@ -143,6 +143,7 @@ struct s_engine_t {
     size_t verify_inflight;   /* batches sent to the verifier, not yet back */
     uint64_t beats;           /* heartbeats since start (1 a second) */
     uint64_t records_refused; /* statistics: refused by the trust policy */
+    int64_t last_refused_log_ms; /* those are logged at most once a second */
     struct {
         zsock_t *router;      /* where the banned connection came in */
         zframe_t *rid;        /* its routing id */
@@ -924,6 +925,13 @@ static void s_apply_verified(s_engine_t *e, s_link_t *link, s_verified_t *v)
                 zhashx_purge(e->refused);
             zhashx_update(e->refused, vhex, (void *) 1);
             e->records_refused++;
+            if (s_now() - e->last_refused_log_ms > 1000) {
+                char who[13];
+                s_key_name(mg_record_author(r), who);
+                S_INFO(e, "fiche refusée (auteur non recommandé par un coordinateur de confiance) auteur=%s total=%llu",
+                       who, (unsigned long long) e->records_refused);
+                e->last_refused_log_ms = s_now();
+            }
             mg_record_destroy(&recs[i]);
             continue;
         }
@@ -1694,8 +1702,8 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
     /* zloop must not stop on SIGINT by itself: the owner decides. */
     zloop_set_nonstop(e->loop, true);
     s_connect_more(e);
-    S_INFO(e, "nœud démarré fiches=%zu écoute=\"%s\" pairs=%zu", mg_itemset_size(e->set),
-                eps, e->cand_count);
+    S_INFO(e, "nœud démarré fiches=%zu écoute=\"%s\" pairs=%zu liste_autorisée=%zu coordinateurs=%zu",
+           mg_itemset_size(e->set), eps, e->cand_count, cfg->allow_count, cfg->trust_count);
     return e;
 fail:
     s_engine_destroy(&e);

@@ -152,8 +152,16 @@ static void s_zap_actor(zsock_t *pipe, void *arg)
             mg_hex_encode(zframe_data(cred), 32, hex);
             if (s_banned(hex))
                 s_reply(handler, version, req_id, "400", "banned for a while", "");
-            else if (s_refused(domain, hex))
+            else if (s_refused(domain, hex)) {
                 s_reply(handler, version, req_id, "400", "not on the allow list", "");
+                /* Said once a second at most: a refused peer retries. */
+                static int64_t last_log = 0;
+                if (zclock_time() - last_log > 1000) {
+                    zsys_warning("connexion refusée (clé absente de la liste --allow) cle_curve=%.12s",
+                                 hex);
+                    last_log = zclock_time();
+                }
+            }
             else
                 s_reply(handler, version, req_id, "200", "OK", hex);
         } else {

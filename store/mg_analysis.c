@@ -1679,9 +1679,11 @@ static int s_pairs_within(const mg_analysis_t *an, const uint32_t *items,
 {
     double *lat = malloc((an->n ? an->n : 1) * sizeof *lat);
     double *lng = malloc((an->n ? an->n : 1) * sizeof *lng);
-    if (!lat || !lng) {
+    double (*gxyz)[3] = malloc((n ? n : 1) * sizeof *gxyz);
+    if (!lat || !lng || !gxyz) {
         free(lat);
         free(lng);
+        free(gxyz);
         return MG_ERR_NOMEM;
     }
     for (size_t i = 0; i < an->n; i++) {
@@ -1690,9 +1692,13 @@ static int s_pairs_within(const mg_analysis_t *an, const uint32_t *items,
     }
     s_grid_t g;
     int rc = s_grid_build(&g, km, items, n, lat, lng, 0);
+    /* Walk the points in grid order, with their vectors copied in that
+       order too: neighbours are then close in memory. */
+    for (size_t k = 0; rc == MG_OK && k < g.n; k++)
+        memcpy(gxyz[k], an->xyz[g.items[k]], sizeof gxyz[k]);
     double max2 = s_km_chord2(km);
-    for (size_t x = 0; rc == MG_OK && x < n; x++) {
-        uint32_t i = items[x];
+    for (size_t x = 0; rc == MG_OK && x < g.n; x++) {
+        uint32_t i = g.items[x];
         int32_t cx = s_cell_coord(lng[i], g.dlng), cy = s_cell_coord(lat[i], g.dlat);
         for (int dx = -1; dx <= 1 && rc == MG_OK; dx++)
             for (int dy = -1; dy <= 1 && rc == MG_OK; dy++) {
@@ -1702,12 +1708,13 @@ static int s_pairs_within(const mg_analysis_t *an, const uint32_t *items,
                     uint32_t j = g.items[k];
                     if (j <= i)
                         continue; /* each pair once */
-                    if (s_chord2(an->xyz[i], an->xyz[j]) <= max2)
+                    if (s_chord2(gxyz[x], gxyz[k]) <= max2)
                         rc = fn(i, j, arg);
                 }
             }
     }
     s_grid_free(&g);
+    free(gxyz);
     free(lat);
     free(lng);
     return rc;
@@ -1825,6 +1832,11 @@ static bool s_dup_eval(const mg_analysis_t *an, double max_m, uint32_t i,
     bool near = d >= 0 && d <= max_m;
     /* Every rule needs the same commune or the same spot. */
     if (!same_commune && !near && !full)
+        return false;
+    /* One structure's own offers (same author, neither imported from
+       another source) are its separate services, not a place listed
+       twice: a structure publishes one offer per service. */
+    if (memcmp(a->author, b->author, MG_KEY_BYTES) == 0 && !a->source && !b->source)
         return false;
     memset(p, 0, sizeof *p);
     p->a = i < j ? i : j;

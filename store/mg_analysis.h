@@ -358,7 +358,8 @@ typedef struct {
 /* Finds groups of offers describing the same place. A pair is a
    duplicate when (docs/analysis.md):
      pivot   - same real SIRET and the same place (addresses similar in
-               the same commune, or coordinates <= max_m);
+               the same commune with the same house number, or
+               coordinates <= max_m);
      contact - same phone or e-mail and the same place;
      place   - similar names (>= 80) and addresses (>= 80) in the same
                commune with coordinates <= max_m apart, or, when a

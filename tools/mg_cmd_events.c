@@ -1166,8 +1166,11 @@ static int s_list_event(const mg_record_t *rec, const mg_event_row_t *row,
         used += (size_t) snprintf(status, sizeof status, "terminé, %" PRId64
                                   " oui", row->replies_yes);
     else if (row->capacity)
-        used += (size_t) snprintf(status, sizeof status, "%" PRId64 "/%" PRId64
-                                  " places", row->seats_yes, row->capacity);
+        /* The list shows what was asked; who is confirmed and who waits
+           (first come, first served) is in `event show`. */
+        used += (size_t) snprintf(status, sizeof status, "%" PRId64
+                                  " places demandées, capacité %" PRId64,
+                                  row->seats_yes, row->capacity);
     else
         used += (size_t) snprintf(status, sizeof status, "%" PRId64 " oui",
                                   row->replies_yes);

@@ -86,9 +86,10 @@ static int s_parse_key(const char *text, uint8_t key[MG_KEY_BYTES], mg_why_t *wh
     char eps[MG_ENDPOINTS_MAX][256];
     if (mg_invite_parse(text, key, eps, MG_ENDPOINTS_MAX, NULL) >= 0)
         return MG_OK;
+    int shown = (int) strcspn(text, "\r\n");
     return mg_why_set(why, MG_ERR_ARG,
-                      "« %.80s » n'est ni une clé publique (64 caractères hexadécimaux) ni une invitation",
-                      text);
+                      "« %.*s » n'est ni une clé publique (64 caractères hexadécimaux) ni une invitation",
+                      shown > 80 ? 80 : shown, text);
 }
 
 /* Reads an allow-list file: one key or invite per line, # comments. */
@@ -534,6 +535,11 @@ int mg_cmd_endorse(int argc, char **argv, const char *dir)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    for (int i = 2; i < argc; i++)
+        if (s_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        }
     mg_why_t why;
     mg_why_clear(&why);
     mg_node_ctx_t ctx;
