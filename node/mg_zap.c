@@ -126,9 +126,16 @@ static void s_zap_actor(zsock_t *pipe, void *arg)
 {
     (void) arg;
     zsock_t *handler = zsock_new_rep("inproc://zeromq.zap.01");
-    zsock_signal(pipe, handler ? 0 : 1);
-    if (!handler)
+    /* zactor_new discards the signal's value: the status follows as a
+       string, so the starter can retry while a previous handler is still
+       releasing the endpoint. */
+    zsock_signal(pipe, 0);
+    zstr_send(pipe, handler ? "OK" : "FAIL");
+    if (!handler) {
+        char *cmd = zstr_recv(pipe); /* $TERM */
+        zstr_free(&cmd);
         return;
+    }
     zpoller_t *poller = zpoller_new(pipe, handler, NULL);
     while (true) {
         void *which = zpoller_wait(poller, -1);
@@ -186,9 +193,22 @@ int mg_zap_acquire(void)
     pthread_mutex_lock(&s_lock);
     int rc = 0;
     if (s_users == 0) {
-        s_actor = zactor_new(s_zap_actor, NULL);
-        if (!s_actor)
-            rc = -1;
+        /* The endpoint of a handler just stopped may still be bound for a
+           moment: retry for up to a second rather than run without one
+           (connections would then carry no User-Id, and every inbound
+           HELLO would be refused). */
+        rc = -1;
+        for (int attempt = 0; attempt < 100 && rc != 0; attempt++) {
+            s_actor = zactor_new(s_zap_actor, NULL);
+            char *status = s_actor ? zstr_recv(s_actor) : NULL;
+            if (status && streq(status, "OK"))
+                rc = 0;
+            else {
+                zactor_destroy(&s_actor);
+                zclock_sleep(10);
+            }
+            zstr_free(&status);
+        }
     }
     if (rc == 0)
         s_users++;
