@@ -265,8 +265,13 @@ static void s_peer_note(s_engine_t *e, s_link_t *link, const char *state,
         return;
     bool added;
     int64_t now = s_now();
+    /* Bookkeeping: when another program holds the write lock, the row is
+       written at the next note rather than holding the event loop for the
+       busy timeout (the counters below live in memory meanwhile). */
+    mg_store_set_busy_timeout(e->store, 0);
     mg_store_peer_add(e->store, link->key, endpoint,
                       link->outbound ? "invite" : "inbound", now, &added, NULL);
+    mg_store_set_busy_timeout(e->store, -1);
     for (size_t i = 0; i < e->cand_count; i++) {
         mg_peer_row_t *r = &e->cands[i].row;
         if (memcmp(r->key, link->key, MG_KEY_BYTES) != 0 || strcmp(r->endpoint, endpoint) != 0)
@@ -294,7 +299,9 @@ static void s_peer_note(s_engine_t *e, s_link_t *link, const char *state,
             r->failures = 0;
             r->next_try_ms = 0;
         }
+        mg_store_set_busy_timeout(e->store, 0);
         mg_store_peer_update(e->store, r, NULL);
+        mg_store_set_busy_timeout(e->store, -1);
         return;
     }
 }
@@ -1332,7 +1339,11 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     s_engine_t *e = arg;
     char buf[32];
     snprintf(buf, sizeof buf, "%lld", (long long) s_now());
+    /* Skipped while another program holds the write lock: waiting the
+       busy timeout here every second would starve the links. */
+    mg_store_set_busy_timeout(e->store, 0);
     mg_store_meta_set(e->store, "node.heartbeat_ms", buf, NULL);
+    mg_store_set_busy_timeout(e->store, -1);
     /* Past events leave the local indexes after the retention period
        (docs/events.md): checked at start and then every hour. */
     if (++e->beats % 3600 == 0)
@@ -1584,6 +1595,16 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
         MG_LOG_ERROR(e->name, "base inutilisable raison=\"%s\"", why.text);
         goto fail;
     }
+    /* The pid is the first write: a node that cannot write its base
+       (read-only file or disk, full disk) would drop everything it
+       receives, so it refuses to start and says why. */
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int) getpid());
+    if (mg_store_meta_set(e->store, "node.pid", pid, &why) != MG_OK) {
+        MG_LOG_ERROR(e->name, "démarrage impossible : la base ne peut pas être "
+                     "modifiée raison=\"%s\"", why.text);
+        goto fail;
+    }
     uint8_t curve_pk[32], curve_sk[32];
     if (crypto_sign_ed25519_pk_to_curve25519(curve_pk, cfg->identity.pk) != 0
         || crypto_sign_ed25519_sk_to_curve25519(curve_sk, cfg->identity.sk) != 0)
@@ -1659,8 +1680,6 @@ static s_engine_t *s_engine_new(const mg_node_config_t *cfg, zsock_t *pipe)
         }
     }
     char buf[64];
-    snprintf(buf, sizeof buf, "%d", (int) getpid());
-    mg_store_meta_set(e->store, "node.pid", buf, NULL);
     snprintf(buf, sizeof buf, "%lld", (long long) s_now());
     mg_store_meta_set(e->store, "node.started_ms", buf, NULL);
     mg_store_meta_set(e->store, "node.heartbeat_ms", buf, NULL);

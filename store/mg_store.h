@@ -19,7 +19,7 @@
 typedef struct mg_store_t mg_store_t;
 
 /* Current schema version; mg_store_open migrates older files up to it. */
-#define MG_STORE_SCHEMA_VERSION 1
+#define MG_STORE_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the database at `path`, enables WAL and a
    busy timeout, and runs pending migrations. A file written by a newer
@@ -310,6 +310,13 @@ int mg_store_peers_version(mg_store_t *self, int64_t *version);
 
 /* The underlying handle, for tests and later modules of store/. */
 struct sqlite3 *mg_store_db(mg_store_t *self);
+
+/* How long a write waits for a lock held by another program before it
+   fails with MG_ERR_BUSY: `ms`, or the default (5 s) when `ms` < 0. The
+   daemon sets 0 around its bookkeeping writes (heartbeat, peer table),
+   which may be skipped, so that another program's long write does not
+   hold its event loop. */
+void mg_store_set_busy_timeout(mg_store_t *self, int ms);
 
 /* ------------------------------------------------------------------ */
 /* Events, replies and notes (mg_store_events.c; docs/events.md)        */

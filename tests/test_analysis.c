@@ -17,62 +17,12 @@
 #include "mg_offer.h"
 #include "mg_store.h"
 #include "mg_test.h"
+#include "mg_testlib.h"
 
 static char s_tmp[256];
 
 /* ------------------------------------------------------------------ */
 /* Running the binary (as test_cli.c does)                              */
-
-static int s_run(const char *dir, char **out, const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' --dir '%s' %s 2>&1", MG_BINARY, dir, args);
-    FILE *p = popen(cmd, "r");
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (p && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-    }
-    buf[len] = '\0';
-    int status = p ? pclose(p) : -1;
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Runs a command printing JSON on stdout (stderr discarded). */
-static json_t *s_run_json(const char *dir, int *exit_code, const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' --dir '%s' %s 2>/dev/null", MG_BINARY, dir, args);
-    FILE *p = popen(cmd, "r");
-    json_error_t err;
-    json_t *j = p ? json_loadf(p, 0, &err) : NULL;
-    int status = p ? pclose(p) : -1;
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (exit_code)
-        *exit_code = code;
-    if (!j)
-        fprintf(stderr, "no JSON from: %s (exit %d): %s\n", args, code, err.text);
-    return j;
-}
 
 /* ------------------------------------------------------------------ */
 /* Hand-built stores                                                    */
@@ -718,7 +668,7 @@ static void test_charente(const char *dir, mg_store_t *st)
     CHECK_RC(mg_store_offers(st, NULL, s_collect_lieu, &lieux, NULL), MG_OK);
     CHECK(lieux.n == 188);
     int code = -1;
-    json_t *gaps = s_run_json(dir, &code, "gaps --communes '%s/charente.csv' --json",
+    json_t *gaps = mg_test_cli_json(dir, &code, "gaps --communes '%s/charente.csv' --json",
                               MG_TEST_DATA);
     CHECK(code == 0 && gaps);
     long total = 0;
@@ -783,7 +733,7 @@ static void test_charente(const char *dir, mg_store_t *st)
     json_decref(gaps);
 
     /* GeoJSON: points of the uncovered communes. */
-    json_t *geo = s_run_json(dir, &code, "gaps --communes '%s/charente.csv' --service '%s' "
+    json_t *geo = mg_test_cli_json(dir, &code, "gaps --communes '%s/charente.csv' --service '%s' "
                              "--geojson", MG_TEST_DATA, S_DEMARCHES);
     CHECK(code == 0 && geo);
     CHECK_STR(json_string_value(json_object_get(geo, "type")), "FeatureCollection");
@@ -863,19 +813,19 @@ static void test_gaps_comd(void)
     char dir[512];
     snprintf(dir, sizeof dir, "%s/comd-node", s_tmp);
     char *out;
-    CHECK(s_run(dir, &out, "init --name 'Coordination'") == 0);
+    CHECK(mg_test_cli(dir, &out, "init --name 'Coordination'") == 0);
     free(out);
-    CHECK(s_run(dir, &out, "offer add --id a --pivot 00000000000000 --nom Médiathèque "
+    CHECK(mg_test_cli(dir, &out, "offer add --id a --pivot 00000000000000 --nom Médiathèque "
                 "--commune Grande-Commune --code-postal 16600 --adresse '1 rue de la Paix' "
                 "--latitude 45.68 --longitude 0.23 --date-maj 2024-01-15 "
                 "--services 'Maîtrise des outils numériques du quotidien'") == 0);
     free(out);
-    CHECK(s_run(dir, &out, "offer add --id b --pivot 00000000000000 --nom Mairie "
+    CHECK(mg_test_cli(dir, &out, "offer add --id b --pivot 00000000000000 --nom Mairie "
                 "--commune PETITE --code-postal 16610 --adresse 'Le bourg' "
                 "--date-maj 2024-01-15 --services 'Aide aux démarches administratives'") == 0);
     free(out);
     int code;
-    json_t *j = s_run_json(dir, &code, "gaps --communes '%s' --within 5 --json", csv);
+    json_t *j = mg_test_cli_json(dir, &code, "gaps --communes '%s' --within 5 --json", csv);
     CHECK(code == 0 && j);
     CHECK(json_integer_value(json_object_get(j, "population")) == 3500);
     CHECK(json_integer_value(json_object_get(json_object_get(j, "offres"),
@@ -893,7 +843,7 @@ static void test_gaps_comd(void)
               "16002,Adjots,46,0.2,5 29\n", f);
         fclose(f);
     }
-    CHECK(s_run(dir, &out, "gaps --communes '%s'", bad) == 1);
+    CHECK(mg_test_cli(dir, &out, "gaps --communes '%s'", bad) == 1);
     CHECK(strstr(out, "ligne 3") != NULL);
     free(out);
 }
@@ -1032,21 +982,21 @@ static void test_cli(const char *dir)
                           "diagnostic", "check", NULL};
     for (int i = 0; cmds[i]; i++) {
         char *out;
-        CHECK(s_run(dir, &out, "%s --help", cmds[i]) == 0);
+        CHECK(mg_test_cli(dir, &out, "%s --help", cmds[i]) == 0);
         CHECK(strstr(out, "Usage") != NULL);
         free(out);
-        CHECK(s_run(dir, &out, "%s --frobnicate", cmds[i]) == 2);
+        CHECK(mg_test_cli(dir, &out, "%s --frobnicate", cmds[i]) == 2);
         CHECK(strstr(out, "option inconnue") != NULL);
         free(out);
     }
     char *out;
-    CHECK(s_run(dir, &out, "gaps") == 2);
+    CHECK(mg_test_cli(dir, &out, "gaps") == 2);
     CHECK(strstr(out, "--communes") != NULL);
     free(out);
-    CHECK(s_run(dir, &out, "overlaps --service 'pas un service'") == 2);
+    CHECK(mg_test_cli(dir, &out, "overlaps --service 'pas un service'") == 2);
     CHECK(strstr(out, "Valeurs possibles") != NULL);
     free(out);
-    CHECK(s_run(dir, &out, "gaps --communes /nonexistent.csv") == 1);
+    CHECK(mg_test_cli(dir, &out, "gaps --communes /nonexistent.csv") == 1);
     free(out);
 
     /* Human outputs fit 80 columns. */
@@ -1054,7 +1004,7 @@ static void test_cli(const char *dir)
                            MG_TEST_DATA "/charente.csv'", "gaps --communes '" MG_TEST_DATA
                            "/charente.csv'", "complementarities --structure apej", NULL};
     for (int i = 0; human[i]; i++) {
-        CHECK(s_run(dir, &out, "%s", human[i]) == 0);
+        CHECK(mg_test_cli(dir, &out, "%s", human[i]) == 0);
         if (!s_lines_fit(out, 80))
             fprintf(stderr, "wider than 80 columns: maillage %s\n", human[i]);
         CHECK(s_lines_fit(out, 80));
@@ -1062,7 +1012,7 @@ static void test_cli(const char *dir)
     }
     /* overlaps --json: groups ranked, each says why. */
     int code;
-    json_t *j = s_run_json(dir, &code, "overlaps --json");
+    json_t *j = mg_test_cli_json(dir, &code, "overlaps --json");
     CHECK(code == 0 && j && json_array_size(json_object_get(j, "groupes")) > 0);
     json_t *g0 = json_array_get(json_object_get(j, "groupes"), 0);
     CHECK(json_array_size(json_object_get(g0, "services_communs")) > 0);
@@ -1070,11 +1020,11 @@ static void test_cli(const char *dir)
     json_t *p0 = json_array_get(json_object_get(g0, "paires"), 0);
     CHECK(json_object_get(p0, "creneaux_communs") != NULL);
     json_decref(j);
-    j = s_run_json(dir, &code, "overlaps --geojson --within 2");
+    j = mg_test_cli_json(dir, &code, "overlaps --geojson --within 2");
     CHECK(code == 0 && j && json_array_size(json_object_get(j, "features")) > 0);
     json_decref(j);
     /* duplicates --json --national: the comparison is there. */
-    j = s_run_json(dir, &code, "duplicates --json --national --communes '%s/charente.csv'",
+    j = mg_test_cli_json(dir, &code, "duplicates --json --national --communes '%s/charente.csv'",
                    MG_TEST_DATA);
     CHECK(code == 0 && j);
     json_t *cmp = json_object_get(j, "comparaison_nationale");
@@ -1083,7 +1033,7 @@ static void test_cli(const char *dir)
           > json_integer_value(json_object_get(cmp, "paires_nationales")));
     json_decref(j);
     /* diagnostic: the six cells and the manques. */
-    j = s_run_json(dir, &code, "diagnostic --json --departement 16 --communes '%s/charente.csv'",
+    j = mg_test_cli_json(dir, &code, "diagnostic --json --departement 16 --communes '%s/charente.csv'",
                    MG_TEST_DATA);
     CHECK(code == 0 && j);
     const char *cells[] = {"qui", "quoi", "ou", "comment", "pour_qui", "pour_quoi", "manques",
@@ -1093,18 +1043,18 @@ static void test_cli(const char *dir)
     CHECK(json_integer_value(json_object_get(json_object_get(j, "territoire"), "offres")) == 188);
     CHECK(json_array_size(json_object_get(json_object_get(j, "manques"), "couverture")) == 14);
     json_decref(j);
-    CHECK(s_run(dir, &out, "diagnostic --format markdown") == 0);
+    CHECK(mg_test_cli(dir, &out, "diagnostic --format markdown") == 0);
     CHECK(strstr(out, "# Diagnostic de territoire") && strstr(out, "## POUR QUOI")
           && strstr(out, "| Service | Offres | Structures |"));
     free(out);
     /* complementarities: this node only imported, so it must be named. */
-    CHECK(s_run(dir, &out, "complementarities") == 1);
+    CHECK(mg_test_cli(dir, &out, "complementarities") == 1);
     CHECK(strstr(out, "--structure") != NULL);
     free(out);
-    CHECK(s_run(dir, &out, "complementarities --structure mairie") == 1);
+    CHECK(mg_test_cli(dir, &out, "complementarities --structure mairie") == 1);
     CHECK(strstr(out, "structures") != NULL);
     free(out);
-    j = s_run_json(dir, &code, "complementarities --structure 33820960400028 --json");
+    j = mg_test_cli_json(dir, &code, "complementarities --structure 33820960400028 --json");
     CHECK(code == 0 && j && json_array_size(json_object_get(json_object_get(j, "structure"),
                                                             "offres")) == 3);
     json_decref(j);
@@ -1117,11 +1067,11 @@ static void test_check_cli(void)
     char dir[512];
     snprintf(dir, sizeof dir, "%s/structure", s_tmp);
     char *out;
-    CHECK(s_run(dir, &out, "init --name 'Médiathèque de Ruelle'") == 0);
+    CHECK(mg_test_cli(dir, &out, "init --name 'Médiathèque de Ruelle'") == 0);
     free(out);
-    CHECK(s_run(dir, &out, "check") == 1); /* no offer yet */
+    CHECK(mg_test_cli(dir, &out, "check") == 1); /* no offer yet */
     free(out);
-    CHECK(s_run(dir, &out,
+    CHECK(mg_test_cli(dir, &out,
                 "offer add --id atelier --pivot 21160291300017 --nom 'Atelier seniors' "
                 "--commune Ruelle-sur-Touvre --code-postal 16600 --adresse '1 place de la Mairie' "
                 "--latitude 45.68 --longitude 0.23 --telephone +33545000000 --typologie BIB "
@@ -1136,23 +1086,23 @@ static void test_check_cli(void)
     const char *rid = json_string_value(json_object_get(added, "id"));
     CHECK(rid != NULL);
     char today[16] = "2024-01-20";
-    CHECK(s_run(dir, &out, "check --today %s", today) == 1);
+    CHECK(mg_test_cli(dir, &out, "check --today %s", today) == 1);
     CHECK(strstr(out, "✗ Quelle durée ?") && strstr(out, "✗ Quelle fréquence ?"));
     CHECK(strstr(out, "Complétude : 75 %") != NULL);
     CHECK(s_lines_fit(out, 80));
     free(out);
     int code;
-    json_t *j = s_run_json(dir, &code, "check --json --today %s", today);
+    json_t *j = mg_test_cli_json(dir, &code, "check --json --today %s", today);
     CHECK(code == 1 && j);
     json_t *o0 = json_array_get(json_object_get(j, "offres"), 0);
     CHECK(json_integer_value(json_object_get(o0, "score")) == 75);
     CHECK(!json_is_true(json_object_get(j, "tout_va_bien")));
     json_decref(j);
-    CHECK(s_run(dir, &out, "offer update %s --duree 'parcours de 5 séances de 2 h' "
+    CHECK(mg_test_cli(dir, &out, "offer update %s --duree 'parcours de 5 séances de 2 h' "
                 "--frequence 'chaque mardi'", rid ? rid : "x") == 0);
     free(out);
     /* The update is dated today by the node: check as of then... */
-    CHECK(s_run(dir, &out, "check %s", rid ? rid : "x") == 0);
+    CHECK(mg_test_cli(dir, &out, "check %s", rid ? rid : "x") == 0);
     CHECK(strstr(out, "Complétude : 100 %") != NULL);
     free(out);
     /* ...and a year later, the reminder makes it fail again. */
@@ -1163,14 +1113,14 @@ static void test_check_cli(void)
         gmtime_r(&t, &tm);
         strftime(later, sizeof later, "%Y-%m-%d", &tm);
     }
-    CHECK(s_run(dir, &out, "check --today %s", later) == 1);
+    CHECK(mg_test_cli(dir, &out, "check --today %s", later) == 1);
     CHECK(strstr(out, "Communiquer régulièrement") != NULL);
     free(out);
-    CHECK(s_run(dir, &out, "check nosuchid") == 1);
+    CHECK(mg_test_cli(dir, &out, "check nosuchid") == 1);
     CHECK(strstr(out, "aucune offre") != NULL);
     free(out);
     /* complementarities works on the node's own offers by default. */
-    CHECK(s_run(dir, &out, "complementarities") == 0);
+    CHECK(mg_test_cli(dir, &out, "complementarities") == 0);
     CHECK(strstr(out, "Atelier seniors") || strstr(out, "Médiathèque de Ruelle"));
     free(out);
     json_decref(added);
@@ -1195,9 +1145,9 @@ int main(void)
     char dir[512];
     snprintf(dir, sizeof dir, "%s/coordination", s_tmp);
     char *out;
-    CHECK(s_run(dir, &out, "init --name 'Coordination Charente'") == 0);
+    CHECK(mg_test_cli(dir, &out, "init --name 'Coordination Charente'") == 0);
     free(out);
-    CHECK(s_run(dir, &out, "import '%s/charente-2023-07.json'", MG_TEST_DATA) == 0);
+    CHECK(mg_test_cli(dir, &out, "import '%s/charente-2023-07.json'", MG_TEST_DATA) == 0);
     free(out);
     /* The library's own store of the same file, imported with
        mg_import_file by an identity of the test. */

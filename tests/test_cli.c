@@ -13,68 +13,13 @@
 
 #include "mg_store.h"
 #include "mg_test.h"
+#include "mg_testlib.h"
 
 static char s_tmp[256];
 
-static int64_t s_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Runs the binary with `args` (a shell fragment) on node folder `dir`;
-   returns the exit code and the combined output in *out (caller frees). */
-static int s_run(const char *dir, char **out, const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' --dir '%s' %s 2>&1", MG_BINARY, dir, args);
-    FILE *p = popen(cmd, "r");
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (p && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-    }
-    buf[len] = '\0';
-    int status = p ? pclose(p) : -1;
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Runs a command that prints JSON; returns the parsed value or NULL. */
-static json_t *s_run_json(const char *dir, const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char *out = NULL;
-    int rc = s_run(dir, &out, "%s", args);
-    json_error_t err;
-    json_t *j = rc == 0 ? json_loads(out, 0, &err) : NULL;
-    if (!j)
-        fprintf(stderr, "no JSON from %s (exit %d): %s\n", args, rc, out);
-    free(out);
-    return j;
-}
-
 static json_int_t s_count(const char *dir, const char *kind)
 {
-    json_t *st = s_run_json(dir, "status --json");
+    json_t *st = mg_test_cli_json(dir, NULL, "status --json");
     json_int_t n = json_integer_value(
         json_object_get(json_object_get(json_object_get(st, "records"), kind), "live"));
     json_decref(st);
@@ -84,7 +29,7 @@ static json_int_t s_count(const char *dir, const char *kind)
 /* Highest counter of the node's own records, read straight from SQLite. */
 static uint64_t s_max_counter(const char *dir)
 {
-    json_t *st = s_run_json(dir, "status --json");
+    json_t *st = mg_test_cli_json(dir, NULL, "status --json");
     const char *hex = json_string_value(json_object_get(st, "public_key"));
     uint8_t pk[32] = {0};
     for (int i = 0; hex && i < 32; i++)
@@ -109,12 +54,12 @@ static void test_help(void)
                           NULL};
     for (int i = 0; cmds[i]; i++) {
         char *out;
-        CHECK(s_run(s_tmp, &out, "%s", cmds[i]) == 0);
+        CHECK(mg_test_cli(s_tmp, &out, "%s", cmds[i]) == 0);
         CHECK(strstr(out, "Usage") != NULL);
         free(out);
     }
     char *out;
-    CHECK(s_run(s_tmp, &out, "frobnicate") == 2);
+    CHECK(mg_test_cli(s_tmp, &out, "frobnicate") == 2);
     CHECK(strstr(out, "commande inconnue") != NULL);
     free(out);
 }
@@ -123,10 +68,10 @@ static void test_init(const char *dir)
 {
     char *out;
     /* Before init, commands say what to do. */
-    CHECK(s_run(dir, &out, "status") == 1);
+    CHECK(mg_test_cli(dir, &out, "status") == 1);
     CHECK(strstr(out, "maillage init") != NULL);
     free(out);
-    CHECK(s_run(dir, &out, "init --name 'Médiathèque de Ruelle'") == 0);
+    CHECK(mg_test_cli(dir, &out, "init --name 'Médiathèque de Ruelle'") == 0);
     CHECK(strstr(out, "Clé publique") != NULL);
     free(out);
     char key[512];
@@ -139,7 +84,7 @@ static void test_init(const char *dir)
     if (f)
         fclose(f);
     /* A second init never overwrites the identity. */
-    CHECK(s_run(dir, &out, "init --name Autre") == 1);
+    CHECK(mg_test_cli(dir, &out, "init --name Autre") == 1);
     CHECK(strstr(out, "existe déjà") != NULL);
     free(out);
     f = fopen(key, "r");
@@ -150,7 +95,7 @@ static void test_init(const char *dir)
     CHECK(strcmp(before, after) == 0);
     /* A key readable by others is refused, with the fix. */
     chmod(key, 0644);
-    CHECK(s_run(dir, &out, "status") == 1);
+    CHECK(mg_test_cli(dir, &out, "status") == 1);
     CHECK(strstr(out, "chmod 600") != NULL);
     free(out);
     chmod(key, 0600);
@@ -160,32 +105,32 @@ static void test_init(const char *dir)
 static void test_profile_and_offers(const char *dir)
 {
     char *out;
-    CHECK(s_run(dir, &out,
+    CHECK(mg_test_cli(dir, &out,
                 "profile set --pivot 21160291600019 --adresse '1 place du Champ de Foire' "
                 "--commune Ruelle-sur-Touvre --code-postal 16600 --latitude 45.6797 "
                 "--longitude 0.2306 --telephone +33545655656") == 0);
     free(out);
-    json_t *p = s_run_json(dir, "profile show --json");
+    json_t *p = mg_test_cli_json(dir, NULL, "profile show --json");
     CHECK_STR(json_string_value(json_object_get(p, "commune")), "Ruelle-sur-Touvre");
     CHECK_STR(json_string_value(json_object_get(p, "nom")), "Médiathèque de Ruelle");
     json_decref(p);
     /* A bad value is refused with the rule, and nothing changes. */
     uint64_t max = s_max_counter(dir);
-    CHECK(s_run(dir, &out, "profile set --code-postal 166") == 1);
+    CHECK(mg_test_cli(dir, &out, "profile set --code-postal 166") == 1);
     CHECK(strstr(out, "code_postal") != NULL);
     free(out);
     CHECK(s_max_counter(dir) == max);
 
     /* An offer inherits the place from the profile; enumerations forgive
        case and accents. */
-    CHECK(s_run(dir, &out,
+    CHECK(mg_test_cli(dir, &out,
                 "offer add --services 'aide aux demarches administratives|Maîtrise des outils numériques du quotidien' "
                 "--publics-specifiquement-adresses Seniors --duree 'parcours de 5 séances de 2 h' "
                 "--frequence 'chaque mardi' --demarche 'téléphoner à la médiathèque'") == 0);
     char rid[64] = "";
     CHECK(sscanf(out, "Offre ajoutée : %63s", rid) == 1);
     free(out);
-    json_t *list = s_run_json(dir, "offer list --json");
+    json_t *list = mg_test_cli_json(dir, NULL, "offer list --json");
     CHECK(json_array_size(list) == 1);
     json_t *o = json_array_get(list, 0);
     CHECK_STR(json_string_value(json_object_get(o, "id")), rid);
@@ -199,7 +144,7 @@ static void test_profile_and_offers(const char *dir)
 
     /* Invalid enumeration: refused, allowed values listed, nothing written. */
     max = s_max_counter(dir);
-    CHECK(s_run(dir, &out, "offer add --services Cuisine") == 1);
+    CHECK(mg_test_cli(dir, &out, "offer add --services Cuisine") == 1);
     CHECK(strstr(out, "Aide aux démarches administratives") != NULL);
     free(out);
     CHECK(s_max_counter(dir) == max);
@@ -208,43 +153,43 @@ static void test_profile_and_offers(const char *dir)
     /* Update by a short prefix. */
     char prefix[8];
     snprintf(prefix, sizeof prefix, "%.5s", rid);
-    CHECK(s_run(dir, &out, "offer update %s --horaires 'Mo-Fr 09:00-12:00' --unset frequence", prefix) == 0);
+    CHECK(mg_test_cli(dir, &out, "offer update %s --horaires 'Mo-Fr 09:00-12:00' --unset frequence", prefix) == 0);
     free(out);
-    json_t *shown = s_run_json(dir, "offer show %s --json", prefix);
+    json_t *shown = mg_test_cli_json(dir, NULL, "offer show %s --json", prefix);
     CHECK_STR(json_string_value(json_object_get(shown, "horaires")), "Mo-Fr 09:00-12:00");
     CHECK(json_object_get(shown, "frequence") == NULL);
     json_decref(shown);
-    CHECK(s_run(dir, &out, "offer show %s", prefix) == 0);
+    CHECK(mg_test_cli(dir, &out, "offer show %s", prefix) == 0);
     CHECK(strstr(out, "Mo-Fr 09:00-12:00") != NULL);
     free(out);
 
     /* A second offer; then the empty prefix is ambiguous. */
-    CHECK(s_run(dir, &out, "offer add --services 'Loisirs et créations numériques' --nom 'Atelier photo'") == 0);
+    CHECK(mg_test_cli(dir, &out, "offer add --services 'Loisirs et créations numériques' --nom 'Atelier photo'") == 0);
     free(out);
-    CHECK(s_run(dir, &out, "offer show ''") != 0);
+    CHECK(mg_test_cli(dir, &out, "offer show ''") != 0);
     free(out);
-    CHECK(s_run(dir, &out, "offer show zzzz") == 1);
+    CHECK(mg_test_cli(dir, &out, "offer show zzzz") == 1);
     CHECK(strstr(out, "zzzz") != NULL);
     free(out);
     /* Filters. */
-    list = s_run_json(dir, "offer list --json --service 'Loisirs et créations numériques'");
+    list = mg_test_cli_json(dir, NULL, "offer list --json --service 'Loisirs et créations numériques'");
     CHECK(json_array_size(list) == 1);
     json_decref(list);
-    list = s_run_json(dir, "offer list --json --commune ruelle-sur-touvre --public Seniors");
+    list = mg_test_cli_json(dir, NULL, "offer list --json --commune ruelle-sur-touvre --public Seniors");
     CHECK(json_array_size(list) == 2); /* no specific public = open to all */
     json_decref(list);
-    list = s_run_json(dir, "offer list --json --departement 17");
+    list = mg_test_cli_json(dir, NULL, "offer list --json --departement 17");
     CHECK(json_array_size(list) == 0);
     json_decref(list);
-    CHECK(s_run(dir, &out, "offer list") == 0);
+    CHECK(mg_test_cli(dir, &out, "offer list") == 0);
     CHECK(strstr(out, "2 offres.") != NULL);
     free(out);
 
     /* Removal: a tombstone; the offer disappears from lists. */
-    CHECK(s_run(dir, &out, "offer rm %s", prefix) == 0);
+    CHECK(mg_test_cli(dir, &out, "offer rm %s", prefix) == 0);
     free(out);
     CHECK(s_count(dir, "offer") == 1);
-    CHECK(s_run(dir, &out, "offer show %s", prefix) == 1);
+    CHECK(mg_test_cli(dir, &out, "offer show %s", prefix) == 1);
     free(out);
 }
 
@@ -252,17 +197,17 @@ static void test_import_export(const char *dir, const char *fresh)
 {
     char *out;
     json_int_t before = s_count(dir, "offer");
-    CHECK(s_run(dir, &out, "import '%s/charente-2023-07.json'", MG_TEST_DATA) == 0);
+    CHECK(mg_test_cli(dir, &out, "import '%s/charente-2023-07.json'", MG_TEST_DATA) == 0);
     CHECK(strstr(out, "188") != NULL);
     free(out);
     CHECK(s_count(dir, "offer") == before + 188);
     /* Importing the same file again writes no new version. */
     uint64_t max = s_max_counter(dir);
-    CHECK(s_run(dir, &out, "import '%s/charente-2023-07.json'", MG_TEST_DATA) == 0);
+    CHECK(mg_test_cli(dir, &out, "import '%s/charente-2023-07.json'", MG_TEST_DATA) == 0);
     free(out);
     CHECK(s_max_counter(dir) == max);
     /* Accent-insensitive commune filter on real data. */
-    json_t *list = s_run_json(dir, "offer list --json --commune angouleme");
+    json_t *list = mg_test_cli_json(dir, NULL, "offer list --json --commune angouleme");
     CHECK(json_array_size(list) > 0);
     size_t i;
     json_t *o;
@@ -281,7 +226,7 @@ static void test_import_export(const char *dir, const char *fresh)
     FILE *f = fopen(bad, "w");
     fputs("[{\"id\": \"x\", \"nom\": \"Lieu\", \"commune\": \"Cognac\"", f);
     fclose(f);
-    CHECK(s_run(dir, &out, "import '%s'", bad) == 1);
+    CHECK(mg_test_cli(dir, &out, "import '%s'", bad) == 1);
     CHECK(strstr(out, "Rien n'a été importé") != NULL);
     free(out);
     CHECK(s_max_counter(dir) == max);
@@ -289,15 +234,15 @@ static void test_import_export(const char *dir, const char *fresh)
     /* Export, then import into a fresh node: the same offers. */
     char path[512];
     snprintf(path, sizeof path, "%s/export.json", s_tmp);
-    CHECK(s_run(dir, &out, "export --format standard-json -o '%s'", path) == 0);
+    CHECK(mg_test_cli(dir, &out, "export --format standard-json -o '%s'", path) == 0);
     free(out);
-    CHECK(s_run(fresh, &out, "init --name 'Hub territorial'") == 0);
+    CHECK(mg_test_cli(fresh, &out, "init --name 'Hub territorial'") == 0);
     free(out);
-    CHECK(s_run(fresh, &out, "import '%s'", path) == 0);
+    CHECK(mg_test_cli(fresh, &out, "import '%s'", path) == 0);
     free(out);
     CHECK(s_count(fresh, "offer") == s_count(dir, "offer"));
-    json_t *a = s_run_json(dir, "offer list --json --commune cognac");
-    json_t *b = s_run_json(fresh, "offer list --json --commune cognac");
+    json_t *a = mg_test_cli_json(dir, NULL, "offer list --json --commune cognac");
+    json_t *b = mg_test_cli_json(fresh, NULL, "offer list --json --commune cognac");
     CHECK(a && b && json_array_size(a) == json_array_size(b) && json_array_size(a) > 0);
     for (i = 0; a && b && i < json_array_size(a); i++) {
         json_t *x = json_deep_copy(json_array_get(a, i));
@@ -315,13 +260,13 @@ static void test_import_export(const char *dir, const char *fresh)
     json_decref(a);
     json_decref(b);
     snprintf(path, sizeof path, "%s/export.csv", s_tmp);
-    CHECK(s_run(dir, &out, "export --format standard-csv -o '%s'", path) == 0);
+    CHECK(mg_test_cli(dir, &out, "export --format standard-csv -o '%s'", path) == 0);
     CHECK(strstr(out, "exportées") != NULL);
     free(out);
-    CHECK(s_run(dir, &out, "export --format geojson") == 0);
+    CHECK(mg_test_cli(dir, &out, "export --format geojson") == 0);
     CHECK(strstr(out, "FeatureCollection") != NULL);
     free(out);
-    CHECK(s_run(dir, &out, "export --format pdf") == 2);
+    CHECK(mg_test_cli(dir, &out, "export --format pdf") == 2);
     free(out);
 }
 
@@ -340,8 +285,8 @@ static void test_daemon(const char *dir, const char *other)
     }
     CHECK(pid > 0);
     bool running = false;
-    for (int64_t end = s_ms() + 10000; s_ms() < end && !running;) {
-        json_t *st = s_run_json(dir, "status --json");
+    for (int64_t end = mg_test_ms() + 10000; mg_test_ms() < end && !running;) {
+        json_t *st = mg_test_cli_json(dir, NULL, "status --json");
         running = json_is_true(json_object_get(json_object_get(st, "node"), "running"));
         json_decref(st);
         if (!running)
@@ -349,39 +294,39 @@ static void test_daemon(const char *dir, const char *other)
     }
     CHECK(running);
     char *out;
-    CHECK(s_run(dir, &out, "invite") == 0);
+    CHECK(mg_test_cli(dir, &out, "invite") == 0);
     CHECK(strncmp(out, "maillage:", 9) == 0);
     char invite[1024];
     snprintf(invite, sizeof invite, "%s", out);
     invite[strcspn(invite, "\n")] = '\0';
     free(out);
-    CHECK(s_run(dir, &out, "node --listen tcp://127.0.0.1:*") == 1);
+    CHECK(mg_test_cli(dir, &out, "node --listen tcp://127.0.0.1:*") == 1);
     CHECK(strstr(out, "tourne déjà") != NULL);
     free(out);
     /* Another node adds it as a peer, lists it, removes it. */
-    CHECK(s_run(other, &out, "peer add '%s'", invite) == 0);
+    CHECK(mg_test_cli(other, &out, "peer add '%s'", invite) == 0);
     CHECK(strstr(out, "Pair ajouté") != NULL);
     free(out);
-    CHECK(s_run(other, &out, "peer add 'maillage:zz@tcp://x:1'") == 1);
+    CHECK(mg_test_cli(other, &out, "peer add 'maillage:zz@tcp://x:1'") == 1);
     CHECK(strstr(out, "invitation invalide") != NULL);
     free(out);
-    json_t *peers = s_run_json(other, "peer list --json");
+    json_t *peers = mg_test_cli_json(other, NULL, "peer list --json");
     CHECK(json_array_size(peers) == 1);
     json_decref(peers);
-    CHECK(s_run(other, &out, "peer rm %.8s", invite + 9) == 0);
+    CHECK(mg_test_cli(other, &out, "peer rm %.8s", invite + 9) == 0);
     free(out);
-    peers = s_run_json(other, "peer list --json");
+    peers = mg_test_cli_json(other, NULL, "peer list --json");
     CHECK(json_array_size(peers) == 0);
     json_decref(peers);
     kill(pid, SIGTERM);
     int status = -1;
-    for (int64_t end = s_ms() + 10000; s_ms() < end;) {
+    for (int64_t end = mg_test_ms() + 10000; mg_test_ms() < end;) {
         if (waitpid(pid, &status, WNOHANG) == pid)
             break;
         usleep(20 * 1000);
     }
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    json_t *st = s_run_json(dir, "status --json");
+    json_t *st = mg_test_cli_json(dir, NULL, "status --json");
     CHECK(!json_is_true(json_object_get(json_object_get(st, "node"), "running")));
     json_decref(st);
 }
@@ -389,7 +334,7 @@ static void test_daemon(const char *dir, const char *other)
 static void test_demo(void)
 {
     char *out;
-    CHECK(s_run(s_tmp, &out, "demo") == 0);
+    CHECK(mg_test_cli(s_tmp, &out, "demo") == 0);
     CHECK(strstr(out, "Image partagée identique") != NULL);
     free(out);
 }

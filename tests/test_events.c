@@ -23,145 +23,25 @@
 #include "mg_node.h"
 #include "mg_store.h"
 #include "mg_test.h"
+#include "mg_testlib.h"
 #include "mg_text.h"
 
 static char s_root[256];
 
-typedef struct {
-    char name[16];
-    char dir[320];
-    char db[340];
-    mg_identity_t id;
-    mg_store_t *store;   /* the test's own connection, for waiting */
-    zactor_t *actor;
-    char endpoint[256];
-} s_node_t;
-
-/* Runs the binary on node folder `dir` with `args` (a shell fragment);
-   returns the exit code and the combined output in *out (caller frees). */
-static int s_run(const char *dir, char **out, const char *fmt, ...)
-{
-    char args[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char cmd[10000];
-    snprintf(cmd, sizeof cmd, "'%s' --dir '%s' %s 2>&1", MG_BINARY, dir, args);
-    FILE *p = popen(cmd, "r");
-    size_t cap = 4096, len = 0, n;
-    char *buf = malloc(cap);
-    while (p && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 2)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    int status = p ? pclose(p) : -1;
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Runs a command printing JSON on stdout; stderr is kept apart so that
-   warnings do not spoil the JSON. Returns the value or NULL. */
-static json_t *s_json(const char *dir, const char *fmt, ...)
-{
-    char args[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char cmd[10000];
-    snprintf(cmd, sizeof cmd, "'%s' --dir '%s' %s 2>/dev/null", MG_BINARY, dir,
-             args);
-    FILE *p = popen(cmd, "r");
-    json_error_t err;
-    json_t *j = p ? json_loadf(p, 0, &err) : NULL;
-    int status = p ? pclose(p) : -1;
-    if (!j || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "no JSON from %s\n", args);
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
-static void s_node_init(s_node_t *n, const char *name, const char *nom,
+/* A structure made by the real command line, with its profile set. */
+static void s_node_init(mg_test_node_t *n, const char *name, const char *nom,
                         const char *commune, const char *cp, const char *insee)
 {
-    memset(n, 0, sizeof *n);
-    snprintf(n->name, sizeof n->name, "%s", name);
-    snprintf(n->dir, sizeof n->dir, "%s/%s", s_root, name);
-    snprintf(n->db, sizeof n->db, "%s/maillage.db", n->dir);
-    CHECK(s_run(n->dir, NULL, "init --name \"%s\"", nom) == 0);
-    CHECK(s_run(n->dir, NULL, "profile set --commune \"%s\" --code-postal %s "
-                "--code-insee %s --adresse \"1 place de la Mairie\"",
-                commune, cp, insee) == 0);
-    /* The identity the CLI created, for the engine. */
-    char path[400], header[64] = "", hex[80] = "";
-    snprintf(path, sizeof path, "%s/identity.key", n->dir);
-    FILE *f = fopen(path, "r");
-    CHECK(f && fgets(header, sizeof header, f) && fgets(hex, sizeof hex, f));
-    if (f)
-        fclose(f);
-    hex[strcspn(hex, "\r\n")] = '\0';
-    uint8_t seed[32];
-    CHECK(mg_hex_decode(hex, seed, 32) == 0);
-    mg_identity_from_seed(&n->id, seed);
-    if (mg_store_open(n->db, &n->store, NULL) != MG_OK) {
-        fprintf(stderr, "cannot open %s\n", n->db);
-        exit(1);
-    }
-}
-
-static bool s_node_start(s_node_t *n, bool listen)
-{
-    mg_node_config_t cfg = {0};
-    cfg.db_path = n->db;
-    cfg.identity = n->id;
-    cfg.interval_ms = 200;
-    cfg.quiet = true;
-    if (listen) {
-        cfg.listen[0] = "tcp://127.0.0.1:*";
-        cfg.listen_count = 1;
-    }
-    n->actor = mg_node_new(&cfg);
-    if (!n->actor)
-        return false;
-    zsock_set_rcvtimeo(n->actor, 10000);
-    zstr_send(n->actor, "ENDPOINTS");
-    char *ep = zstr_recv(n->actor);
-    snprintf(n->endpoint, sizeof n->endpoint, "%s", ep ? ep : "");
-    zstr_free(&ep);
-    return true;
-}
-
-static void s_node_destroy(s_node_t *n)
-{
-    zactor_destroy(&n->actor);
-    mg_store_destroy(&n->store);
-}
-
-/* Polls `cond` every 50 ms until it holds or `timeout_ms` passes. */
-typedef bool (s_cond_fn)(void *arg);
-static bool s_wait(s_cond_fn *cond, void *arg, int timeout_ms)
-{
-    int64_t deadline = zclock_time() + timeout_ms;
-    while (zclock_time() < deadline) {
-        if (cond(arg))
-            return true;
-        zclock_sleep(50);
-    }
-    return cond(arg);
+    mg_test_node_init_cli(n, s_root, name, nom);
+    CHECK(mg_test_cli(n->dir, NULL, "profile set --commune \"%s\" --code-postal %s "
+                      "--code-insee %s --adresse \"1 place de la Mairie\"",
+                      commune, cp, insee) == 0);
 }
 
 /* Does node n hold (author, rid) live, with body field == value (when
    field is set), or as a tombstone (when deleted)? */
 typedef struct {
-    s_node_t *n;
+    mg_test_node_t *n;
     const uint8_t *author;
     const char *rid;
     const char *field;
@@ -187,11 +67,11 @@ static bool s_has(void *arg)
     return ok;
 }
 
-static bool s_wait_has(s_node_t *n, const uint8_t *author, const char *rid,
+static bool s_wait_has(mg_test_node_t *n, const uint8_t *author, const char *rid,
                        const char *field, const char *value, bool deleted)
 {
     s_has_t h = {n, author, rid, field, value, deleted};
-    return s_wait(s_has, &h, 20000);
+    return mg_test_wait(s_has, &h, 20000);
 }
 
 /* Is there an object with "id" == id in the JSON array? */
@@ -208,9 +88,9 @@ static json_t *s_find_id(json_t *array, const char *id)
 }
 
 /* The tally of `event` at node n, as compact sorted JSON (caller frees). */
-static char *s_tally(s_node_t *n, const char *event)
+static char *s_tally(mg_test_node_t *n, const char *event)
 {
-    json_t *j = s_json(n->dir, "event show %s --json", event);
+    json_t *j = mg_test_cli_json(n->dir, NULL, "event show %s --json", event);
     char *s = j ? json_dumps(json_object_get(j, "reponses"),
                              JSON_COMPACT | JSON_SORT_KEYS)
                 : NULL;
@@ -236,17 +116,17 @@ static void s_hex(const uint8_t *key, char out[65])
 
 static void test_events_and_notes(void)
 {
-    s_node_t n[4];
-    s_node_t *A = &n[0], *B = &n[1], *C = &n[2], *D = &n[3];
+    mg_test_node_t n[4];
+    mg_test_node_t *A = &n[0], *B = &n[1], *C = &n[2], *D = &n[3];
     s_node_init(A, "A", "Médiathèque d'Angoulême", "Angoulême", "16000", "16015");
     s_node_init(B, "B", "Centre social de Cognac", "Cognac", "16100", "16102");
     s_node_init(C, "C", "Espace numérique de Bordeaux", "Bordeaux", "33000", "33063");
     s_node_init(D, "D", "Mairie de La Couronne", "La Couronne", "16400", "16113");
-    CHECK(s_node_start(A, true));
+    CHECK(mg_test_node_start(A, true, NULL, 10000));
     for (int i = 1; i < 4; i++) {
         mg_store_peer_add(n[i].store, A->id.pk, A->endpoint, "invite",
                           zclock_time(), NULL, NULL);
-        CHECK(s_node_start(&n[i], false));
+        CHECK(mg_test_node_start(&n[i], false, NULL, 10000));
     }
     /* Everyone knows everyone's profile (names in the tallies). */
     for (int i = 0; i < 4; i++)
@@ -257,7 +137,7 @@ static void test_events_and_notes(void)
     char start[32], hexa[65];
     s_future(30, 14, start);
     s_hex(A->id.pk, hexa);
-    json_t *j = s_json(A->dir,
+    json_t *j = mg_test_cli_json(A->dir, NULL,
                        "event add --title \"Atelier « numérique », tarifs; 2027\" "
                        "--start %s --end 17:00 --place \"1 place de l'Hôtel de Ville\" "
                        "--commune Angoulême --code-postal 16000 --territory 16 "
@@ -273,23 +153,23 @@ static void test_events_and_notes(void)
         CHECK(s_wait_has(&n[i], A->id.pk, id, "titre", NULL, false));
 
     /* B (16) and D (16) are invited, C (33) is not, A organises. */
-    j = s_json(B->dir, "invitations --json");
+    j = mg_test_cli_json(B->dir, NULL, "invitations --json");
     CHECK(s_find_id(j, id) != NULL);
     json_decref(j);
-    j = s_json(D->dir, "invitations --json");
+    j = mg_test_cli_json(D->dir, NULL, "invitations --json");
     CHECK(s_find_id(j, id) != NULL);
     json_decref(j);
-    j = s_json(C->dir, "invitations --json");
+    j = mg_test_cli_json(C->dir, NULL, "invitations --json");
     CHECK(j && s_find_id(j, id) == NULL);
     json_decref(j);
-    j = s_json(A->dir, "invitations --json");
+    j = mg_test_cli_json(A->dir, NULL, "invitations --json");
     CHECK(j && s_find_id(j, id) == NULL);
     json_decref(j);
     /* C still sees it in the network's events, A as its own. */
-    j = s_json(C->dir, "event list --json");
+    j = mg_test_cli_json(C->dir, NULL, "event list --json");
     CHECK(s_find_id(j, id) != NULL);
     json_decref(j);
-    j = s_json(A->dir, "event list --mine --json");
+    j = mg_test_cli_json(A->dir, NULL, "event list --mine --json");
     json_t *mine = s_find_id(j, id);
     CHECK(mine && json_is_true(json_object_get(mine, "j_organise")));
     json_decref(j);
@@ -298,17 +178,17 @@ static void test_events_and_notes(void)
     char rsvp_rid[MG_RSVP_RID_LEN + 1];
     mg_rsvp_rid(A->id.pk, id, rsvp_rid);
     char *out = NULL;
-    CHECK(s_run(B->dir, &out, "rsvp %.8s --yes --seats 2 --comment "
+    CHECK(mg_test_cli(B->dir, &out, "rsvp %.8s --yes --seats 2 --comment "
                 "\"Nous venons à deux, merci !\"", id) == 0);
     free(out);
     CHECK(s_wait_has(D, B->id.pk, rsvp_rid, "reponse", "oui", false));
-    CHECK(s_run(D->dir, NULL, "rsvp %s --yes --seats 2", id) == 0);
+    CHECK(mg_test_cli(D->dir, NULL, "rsvp %s --yes --seats 2", id) == 0);
     for (int i = 0; i < 4; i++) {
         CHECK(s_wait_has(&n[i], B->id.pk, rsvp_rid, "reponse", "oui", false));
         CHECK(s_wait_has(&n[i], D->id.pk, rsvp_rid, "reponse", "oui", false));
     }
     /* Answered: no longer an invitation. */
-    j = s_json(B->dir, "invitations --json");
+    j = mg_test_cli_json(B->dir, NULL, "invitations --json");
     CHECK(j && s_find_id(j, id) == NULL);
     json_decref(j);
 
@@ -335,12 +215,12 @@ static void test_events_and_notes(void)
     free(tb);
     free(td);
     /* The organiser's text view shows the waiting list. */
-    CHECK(s_run(A->dir, &out, "event show %s", id) == 0);
+    CHECK(mg_test_cli(A->dir, &out, "event show %s", id) == 0);
     CHECK(out && strstr(out, "Liste d'attente") && strstr(out, "Mairie de La Couronne"));
     free(out);
 
     /* B changes its mind: its reply is replaced everywhere, D gets in. */
-    CHECK(s_run(B->dir, NULL, "rsvp %s --no", id) == 0);
+    CHECK(mg_test_cli(B->dir, NULL, "rsvp %s --no", id) == 0);
     for (int i = 0; i < 4; i++)
         CHECK(s_wait_has(&n[i], B->id.pk, rsvp_rid, "reponse", "non", false));
     ta = s_tally(A, id);
@@ -360,35 +240,35 @@ static void test_events_and_notes(void)
 
     /* B goes offline; A cancels; D sees it at once, B after coming back. */
     zactor_destroy(&B->actor);
-    CHECK(s_run(A->dir, NULL, "event cancel %s --reason \"Salle indisponible, désolés\"",
+    CHECK(mg_test_cli(A->dir, NULL, "event cancel %s --reason \"Salle indisponible, désolés\"",
                 id) == 0);
     CHECK(s_wait_has(D, A->id.pk, id, "annule_le", NULL, false));
-    j = s_json(B->dir, "event list --json");
+    j = mg_test_cli_json(B->dir, NULL, "event list --json");
     json_t *ev = s_find_id(j, id);
     CHECK(ev && json_is_false(json_object_get(ev, "annule")));
     json_decref(j);
-    CHECK(s_node_start(B, false));
+    CHECK(mg_test_node_start(B, false, NULL, 10000));
     CHECK(s_wait_has(B, A->id.pk, id, "annule_le", NULL, false));
-    j = s_json(B->dir, "event list --json");
+    j = mg_test_cli_json(B->dir, NULL, "event list --json");
     ev = s_find_id(j, id);
     CHECK(ev && json_is_true(json_object_get(ev, "annule")));
     CHECK_STR(json_string_value(json_object_get(ev, "motif_annulation")),
               "Salle indisponible, désolés");
     json_decref(j);
-    CHECK(s_run(B->dir, &out, "event list") == 0);
+    CHECK(mg_test_cli(B->dir, &out, "event list") == 0);
     CHECK(out && strstr(out, "ANNULÉ"));
     free(out);
     /* A reply to a cancelled event is refused, clearly. */
-    CHECK(s_run(B->dir, &out, "rsvp %s --yes", id) == 1);
+    CHECK(mg_test_cli(B->dir, &out, "rsvp %s --yes", id) == 1);
     CHECK(out && strstr(out, "annulé"));
     free(out);
     /* The calendar marks it cancelled. */
-    CHECK(s_run(B->dir, &out, "export --format ics") == 0);
+    CHECK(mg_test_cli(B->dir, &out, "export --format ics") == 0);
     CHECK(out && strstr(out, "STATUS:CANCELLED\r\n") && strstr(out, "SUMMARY:ANNULÉ : "));
     free(out);
 
     /* A reply to a past event is refused too. */
-    j = s_json(A->dir, "event add --title \"Réunion passée\" --start 2024-01-10T10:00 "
+    j = mg_test_cli_json(A->dir, NULL, "event add --title \"Réunion passée\" --start 2024-01-10T10:00 "
                "--end 12:00 --online https://visio.example.org/r --json");
     id_s = j ? json_string_value(json_object_get(j, "id")) : NULL;
     char past[32] = "";
@@ -397,21 +277,21 @@ static void test_events_and_notes(void)
     /* Past events are listed within the retention period (1 year by
        default): this one ended more than that ago. */
     CHECK(s_wait_has(D, A->id.pk, past, "titre", NULL, false));
-    CHECK(s_run(D->dir, &out, "rsvp %s --yes", past) == 1);
+    CHECK(mg_test_cli(D->dir, &out, "rsvp %s --yes", past) == 1);
     CHECK(out && strstr(out, "terminé"));
     free(out);
-    j = s_json(D->dir, "event list --past --json");
+    j = mg_test_cli_json(D->dir, NULL, "event list --past --json");
     CHECK(j && s_find_id(j, past) == NULL);
     json_decref(j);
-    CHECK(s_run(D->dir, NULL, "event retention 3650") == 0);
-    j = s_json(D->dir, "event list --past --json");
+    CHECK(mg_test_cli(D->dir, NULL, "event retention 3650") == 0);
+    j = mg_test_cli_json(D->dir, NULL, "event list --past --json");
     CHECK(s_find_id(j, past) != NULL);
     json_decref(j);
 
     /* Co-organised with D, open to the whole network: C (33) is invited
        this time, D sees the event as its own, not as an invitation. */
     s_future(40, 9, start);
-    j = s_json(A->dir, "event add --title \"Forum de l'inclusion numérique\" --start %s "
+    j = mg_test_cli_json(A->dir, NULL, "event add --title \"Forum de l'inclusion numérique\" --start %s "
                "--end 18:00 --online https://forum.example.org --partners couronne --json",
                start);
     id_s = j ? json_string_value(json_object_get(j, "id")) : NULL;
@@ -420,24 +300,24 @@ static void test_events_and_notes(void)
     json_decref(j);
     CHECK(s_wait_has(C, A->id.pk, forum, "titre", NULL, false));
     CHECK(s_wait_has(D, A->id.pk, forum, "titre", NULL, false));
-    j = s_json(C->dir, "invitations --json");
+    j = mg_test_cli_json(C->dir, NULL, "invitations --json");
     CHECK(s_find_id(j, forum) != NULL);
     json_decref(j);
-    j = s_json(D->dir, "invitations --json");
+    j = mg_test_cli_json(D->dir, NULL, "invitations --json");
     CHECK(j && s_find_id(j, forum) == NULL);
     json_decref(j);
-    j = s_json(D->dir, "event list --mine --json");
+    j = mg_test_cli_json(D->dir, NULL, "event list --mine --json");
     ev = s_find_id(j, forum);
     CHECK(ev && json_is_true(json_object_get(ev, "je_suis_partenaire")));
     CHECK(j && s_find_id(j, id) == NULL);
     json_decref(j);
     /* Only the organiser signs the event. */
-    CHECK(s_run(D->dir, &out, "event update %s --title Pirate", forum) == 1);
+    CHECK(mg_test_cli(D->dir, &out, "event update %s --title Pirate", forum) == 1);
     CHECK(out && strstr(out, "autre structure"));
     free(out);
 
     /* Notes: written at A, found at C without accents. */
-    j = s_json(A->dir, "note add --title \"Accompagner les démarches administratives\" "
+    j = mg_test_cli_json(A->dir, NULL, "note add --title \"Accompagner les démarches administratives\" "
                "--tags \"ANTS,seniors\" --text \"Permanence du mardi : dossiers "
                "CAF, impôts, carte grise.\" --json");
     id_s = j ? json_string_value(json_object_get(j, "id")) : NULL;
@@ -445,44 +325,44 @@ static void test_events_and_notes(void)
     snprintf(note, sizeof note, "%s", id_s ? id_s : "none");
     json_decref(j);
     CHECK(s_wait_has(C, A->id.pk, note, "titre", NULL, false));
-    j = s_json(C->dir, "note search demarches --json");
+    j = mg_test_cli_json(C->dir, NULL, "note search demarches --json");
     json_t *hit = s_find_id(j, note);
     CHECK(hit != NULL);
     const char *snip = json_string_value(json_object_get(hit, "extrait"));
     CHECK(snip && strstr(snip, "<mark>démarches</mark>"));
     json_decref(j);
-    j = s_json(C->dir, "note search ADMINISTRAT --json"); /* prefix, case */
+    j = mg_test_cli_json(C->dir, NULL, "note search ADMINISTRAT --json"); /* prefix, case */
     CHECK(s_find_id(j, note) != NULL);
     json_decref(j);
 
     /* Updated: found by its new words, not by its old ones. */
-    CHECK(s_run(A->dir, NULL, "note update %s --title \"Permanence permis de conduire\" "
+    CHECK(mg_test_cli(A->dir, NULL, "note update %s --title \"Permanence permis de conduire\" "
                 "--text \"France Services aide pour le permis, en ligne sur le site de l'ANTS.\"",
                 note) == 0);
     CHECK(s_wait_has(C, A->id.pk, note, "titre", "Permanence permis de conduire", false));
-    j = s_json(C->dir, "note search permis --json");
+    j = mg_test_cli_json(C->dir, NULL, "note search permis --json");
     CHECK(s_find_id(j, note) != NULL);
     json_decref(j);
-    j = s_json(C->dir, "note search demarches --json");
+    j = mg_test_cli_json(C->dir, NULL, "note search demarches --json");
     CHECK(j && s_find_id(j, note) == NULL);
     json_decref(j);
-    j = s_json(C->dir, "note search carte grise --json");
+    j = mg_test_cli_json(C->dir, NULL, "note search carte grise --json");
     CHECK(j && json_array_size(j) == 0);
     json_decref(j);
 
     /* Deleted: gone from C's search and list. */
-    CHECK(s_run(A->dir, NULL, "note rm %s", note) == 0);
+    CHECK(mg_test_cli(A->dir, NULL, "note rm %s", note) == 0);
     CHECK(s_wait_has(C, A->id.pk, note, NULL, NULL, true));
-    j = s_json(C->dir, "note search permis --json");
+    j = mg_test_cli_json(C->dir, NULL, "note search permis --json");
     CHECK(j && json_array_size(j) == 0);
     json_decref(j);
-    j = s_json(C->dir, "note list --json");
+    j = mg_test_cli_json(C->dir, NULL, "note list --json");
     CHECK(j && s_find_id(j, note) == NULL);
     json_decref(j);
 
     for (int i = 0; i < 4; i++) {
         CHECK(mg_store_check(n[i].store, NULL) == MG_OK);
-        s_node_destroy(&n[i]);
+        mg_test_node_destroy(&n[i]);
     }
 }
 

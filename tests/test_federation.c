@@ -8,65 +8,20 @@
 #include "mg_node.h"
 #include "mg_store.h"
 #include "mg_test.h"
+#include "mg_testlib.h"
 #include "mg_text.h"
 
 static char s_root[256];
 
-typedef struct {
-    char name[32];
-    char db[320];
-    mg_identity_t id;
-    mg_store_t *store;
-    zactor_t *actor;
-    char endpoint[256];
-} s_node_t;
-
-static void s_init(s_node_t *n, const char *name)
-{
-    memset(n, 0, sizeof *n);
-    snprintf(n->name, sizeof n->name, "%s", name);
-    snprintf(n->db, sizeof n->db, "%s/%s.db", s_root, name);
-    mg_identity_generate(&n->id);
-    if (mg_store_open(n->db, &n->store, NULL) != MG_OK)
-        exit(1);
-}
-
-static void s_author(s_node_t *n, const char *kind, const char *rid, mg_body_t *body)
-{
-    uint64_t counter = 0;
-    mg_record_t *rec = NULL;
-    mg_apply_t outcome;
-    mg_why_t why;
-    mg_store_begin(n->store, &why);
-    mg_store_max_counter(n->store, n->id.pk, &counter);
-    if (mg_record_sign(&n->id, kind, rid, counter + 1, zclock_time(), false, body, &rec, &why)
-            == MG_OK
-        && mg_store_apply_record(n->store, rec, &outcome, &why) == MG_OK)
-        mg_store_commit(n->store, &why);
-    else {
-        fprintf(stderr, "author %s: %s\n", rid, why.text);
-        mg_store_rollback(n->store);
-    }
-    mg_record_destroy(&rec);
-}
-
-static void s_profile(s_node_t *n)
-{
-    mg_body_t *b = mg_body_new();
-    mg_body_set_str(b, "nom", n->name);
-    s_author(n, "profile", "profile", b);
-    mg_body_destroy(&b);
-}
-
-static void s_note(s_node_t *n, const char *rid)
+static void s_note(mg_test_node_t *n, const char *rid)
 {
     mg_body_t *b = mg_body_new();
     mg_body_set_str(b, "titre", rid);
-    s_author(n, "note", rid, b);
+    mg_test_author(n, "note", rid, false, b);
     mg_body_destroy(&b);
 }
 
-static void s_endorse(s_node_t *coord, const s_node_t *subject, bool endorsed)
+static void s_endorse(mg_test_node_t *coord, const mg_test_node_t *subject, bool endorsed)
 {
     char hex[65], rid[MG_RID_MAX + 1];
     mg_hex_encode(subject->id.pk, 32, hex);
@@ -74,35 +29,18 @@ static void s_endorse(s_node_t *coord, const s_node_t *subject, bool endorsed)
     mg_body_t *b = mg_body_new();
     mg_body_set_str(b, "subject", hex);
     mg_body_set_str(b, "status", endorsed ? "endorsed" : "revoked");
-    s_author(coord, "endorse", rid, b);
+    mg_test_author(coord, "endorse", rid, false, b);
     mg_body_destroy(&b);
 }
 
-static bool s_start(s_node_t *n, mg_node_config_t *cfg)
+static bool s_start(mg_test_node_t *n, mg_node_config_t *cfg)
 {
-    cfg->db_path = n->db;
-    cfg->identity = n->id;
     cfg->interval_ms = 200;
     cfg->quiet = true;
-    cfg->listen[0] = "tcp://127.0.0.1:*";
-    cfg->listen_count = 1;
-    n->actor = mg_node_new(cfg);
-    if (!n->actor)
-        return false;
-    zsock_set_rcvtimeo(n->actor, 10000);
-    zstr_send(n->actor, "ENDPOINTS");
-    char *ep = zstr_recv(n->actor);
-    snprintf(n->endpoint, sizeof n->endpoint, "%s", ep ? ep : "");
-    zstr_free(&ep);
-    return true;
+    return mg_test_node_start(n, true, cfg, 10000);
 }
 
-static void s_link(s_node_t *n, const s_node_t *to)
-{
-    mg_store_peer_add(n->store, to->id.pk, to->endpoint, "invite", zclock_time(), NULL, NULL);
-}
-
-static bool s_has(s_node_t *n, const s_node_t *author, const char *rid)
+static bool s_has(mg_test_node_t *n, const mg_test_node_t *author, const char *rid)
 {
     mg_record_t *r = NULL;
     bool ok = mg_store_get(n->store, author->id.pk, rid, &r, NULL) == MG_OK;
@@ -110,7 +48,7 @@ static bool s_has(s_node_t *n, const s_node_t *author, const char *rid)
     return ok;
 }
 
-static bool s_wait_has(s_node_t *n, const s_node_t *author, const char *rid, int ms)
+static bool s_wait_has(mg_test_node_t *n, const mg_test_node_t *author, const char *rid, int ms)
 {
     for (int64_t end = zclock_time() + ms; zclock_time() < end; zclock_sleep(20))
         if (s_has(n, author, rid))
@@ -118,7 +56,7 @@ static bool s_wait_has(s_node_t *n, const s_node_t *author, const char *rid, int
     return s_has(n, author, rid);
 }
 
-static size_t s_live(s_node_t *n)
+static size_t s_live(mg_test_node_t *n)
 {
     zstr_send(n->actor, "STATS");
     char *s = zstr_recv(n->actor);
@@ -133,13 +71,13 @@ static size_t s_live(s_node_t *n)
 /* A node with an allow-list links with listed keys only. */
 static void test_allow_list(void)
 {
-    s_node_t a, b, c;
-    s_init(&a, "allowA");
-    s_init(&b, "allowB");
-    s_init(&c, "allowC");
-    s_profile(&a);
-    s_profile(&b);
-    s_profile(&c);
+    mg_test_node_t a, b, c;
+    mg_test_node_init(&a, s_root, "allowA");
+    mg_test_node_init(&b, s_root, "allowB");
+    mg_test_node_init(&c, s_root, "allowC");
+    mg_test_profile(&a);
+    mg_test_profile(&b);
+    mg_test_profile(&c);
     static mg_node_config_t ca, cb, cc;
     memset(&ca, 0, sizeof ca);
     memset(&cb, 0, sizeof cb);
@@ -147,8 +85,8 @@ static void test_allow_list(void)
     memcpy(ca.allow[0], b.id.pk, 32);
     ca.allow_count = 1;
     CHECK(s_start(&a, &ca));
-    s_link(&b, &a);
-    s_link(&c, &a);
+    mg_test_link(&b, &a);
+    mg_test_link(&c, &a);
     CHECK(s_start(&b, &cb));
     CHECK(s_start(&c, &cc));
     s_note(&b, "note-b");
@@ -169,15 +107,15 @@ static void test_allow_list(void)
    endorses, relays nothing else, and follows revocations. */
 static void test_trust(void)
 {
-    s_node_t k, a, b, c, d;
-    s_init(&k, "coord");
-    s_init(&a, "trustA");
-    s_init(&b, "trustB");
-    s_init(&c, "trustC");
-    s_init(&d, "trustD");
-    s_node_t *all[5] = {&k, &a, &b, &c, &d};
+    mg_test_node_t k, a, b, c, d;
+    mg_test_node_init(&k, s_root, "coord");
+    mg_test_node_init(&a, s_root, "trustA");
+    mg_test_node_init(&b, s_root, "trustB");
+    mg_test_node_init(&c, s_root, "trustC");
+    mg_test_node_init(&d, s_root, "trustD");
+    mg_test_node_t *all[5] = {&k, &a, &b, &c, &d};
     for (int i = 0; i < 5; i++)
-        s_profile(all[i]);
+        mg_test_profile(all[i]);
     s_endorse(&k, &b, true);
     static mg_node_config_t cfg[5];
     memset(cfg, 0, sizeof cfg);
@@ -187,10 +125,10 @@ static void test_trust(void)
     memcpy(cfg[4].trust[0], k.id.pk, 32);
     cfg[4].trust_count = 1;
     CHECK(s_start(&a, &cfg[1]));
-    s_link(&k, &a);
-    s_link(&b, &a);
-    s_link(&c, &a);
-    s_link(&d, &a);
+    mg_test_link(&k, &a);
+    mg_test_link(&b, &a);
+    mg_test_link(&c, &a);
+    mg_test_link(&d, &a);
     CHECK(s_start(&k, &cfg[0]));
     CHECK(s_start(&b, &cfg[2]));
     CHECK(s_start(&c, &cfg[3]));

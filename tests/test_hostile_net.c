@@ -32,118 +32,20 @@
 #include "mg_offer.h"
 #include "mg_store.h"
 #include "mg_test.h"
+#include "mg_testlib.h"
 
 static char s_root[256];
 
 /* ------------------------------------------------------------------ */
 /* Nodes (as in test_node.c)                                            */
 
-typedef struct {
-    char name[32];
-    char db[320];
-    mg_identity_t id;
-    mg_store_t *store;  /* the test's own connection, like a CLI process */
-    zactor_t *actor;
-    char endpoint[256]; /* bound endpoint, "" when not listening */
-} s_node_t;
-
-static void s_node_init(s_node_t *n, const char *name)
+static bool s_node_start(mg_test_node_t *n, bool listen)
 {
-    memset(n, 0, sizeof *n);
-    snprintf(n->name, sizeof n->name, "%s", name);
-    snprintf(n->db, sizeof n->db, "%s/%s.db", s_root, name);
-    mg_identity_generate(&n->id);
-    if (mg_store_open(n->db, &n->store, NULL) != MG_OK) {
-        fprintf(stderr, "cannot open %s\n", n->db);
-        exit(1);
-    }
-    mg_store_meta_set(n->store, "name", name, NULL);
-}
-
-/* Signs and applies a record authored by node n (as `maillage` does). */
-static void s_author(s_node_t *n, const char *kind, const char *rid,
-                     const mg_body_t *body)
-{
-    mg_why_t why;
-    uint64_t counter = 0;
-    mg_record_t *rec = NULL;
-    mg_apply_t outcome;
-    mg_store_begin(n->store, &why);
-    mg_store_max_counter(n->store, n->id.pk, &counter);
-    int rc = mg_record_sign(&n->id, kind, rid, counter + 1, zclock_time(), false,
-                            body, &rec, &why);
-    if (rc == MG_OK)
-        rc = mg_store_apply_record(n->store, rec, &outcome, &why);
-    if (rc == MG_OK)
-        mg_store_commit(n->store, &why);
-    else {
-        mg_store_rollback(n->store);
-        fprintf(stderr, "author %s: %s\n", rid, why.text);
-    }
-    mg_record_destroy(&rec);
-}
-
-static void s_offer(s_node_t *n, const char *rid, const char *nom)
-{
-    mg_body_t *b = mg_body_new();
-    mg_body_set_str(b, "id", rid);
-    mg_body_set_str(b, "pivot", "21160291600019");
-    mg_body_set_str(b, "nom", nom);
-    mg_body_set_str(b, "commune", "Angoulême");
-    mg_body_set_str(b, "code_postal", "16000");
-    mg_body_set_str(b, "adresse", "1 place de l'Hôtel de Ville");
-    mg_body_set_str(b, "date_maj", "2026-11-28");
-    mg_body_set_list_split(b, "services", "Aide aux démarches administratives", '|');
-    s_author(n, "offer", rid, b);
-    mg_body_destroy(&b);
-}
-
-static void s_profile(s_node_t *n)
-{
-    mg_body_t *b = mg_body_new();
-    mg_body_set_str(b, "nom", n->name);
-    s_author(n, "profile", "profile", b);
-    mg_body_destroy(&b);
-}
-
-static bool s_node_start(s_node_t *n, bool listen)
-{
-    mg_node_config_t *cfg = calloc(1, sizeof *cfg); /* 33 KiB: not on the stack */
-    cfg->db_path = n->db;
-    cfg->identity = n->id;
-    cfg->interval_ms = 200;
-    cfg->quiet = true;
-    if (listen) {
-        cfg->listen[0] = "tcp://127.0.0.1:*";
-        cfg->listen_count = 1;
-    }
-    n->actor = mg_node_new(cfg);
-    free(cfg);
-    if (!n->actor)
-        return false;
-    zsock_set_rcvtimeo(n->actor, 10000); /* fail, never hang */
-    zstr_send(n->actor, "ENDPOINTS");
-    char *ep = zstr_recv(n->actor);
-    snprintf(n->endpoint, sizeof n->endpoint, "%s", ep ? ep : "");
-    zstr_free(&ep);
-    return true;
-}
-
-static void s_node_destroy(s_node_t *n)
-{
-    zactor_destroy(&n->actor);
-    mg_store_destroy(&n->store);
-}
-
-/* n will dial `to` (as after `maillage peer add` with to's invite). */
-static void s_link(s_node_t *n, const s_node_t *to)
-{
-    mg_store_peer_add(n->store, to->id.pk, to->endpoint, "invite", zclock_time(), NULL,
-                      NULL);
+    return mg_test_node_start(n, listen, NULL, 10000);
 }
 
 /* Live links of node n, or -1 if the engine does not answer. */
-static int s_live(s_node_t *n)
+static int s_live(mg_test_node_t *n)
 {
     zstr_send(n->actor, "STATS");
     char *s = zstr_recv(n->actor);
@@ -154,23 +56,10 @@ static int s_live(s_node_t *n)
     return ok ? (int) live : -1;
 }
 
-typedef bool (s_cond_fn)(void *arg);
-
-/* Polls `cond` every 20 ms until it holds or `timeout_ms` passes. */
-static bool s_wait(s_cond_fn *cond, void *arg, int timeout_ms)
-{
-    int64_t deadline = zclock_time() + timeout_ms;
-    while (zclock_time() < deadline) {
-        if (cond(arg))
-            return true;
-        zclock_sleep(20);
-    }
-    return cond(arg);
-}
 
 /* Does node n hold (author, rid)? */
 typedef struct {
-    s_node_t *n;
+    mg_test_node_t *n;
     const uint8_t *author;
     const char *rid;
 } s_has_t;
@@ -190,14 +79,14 @@ static bool s_is_live(void *arg)
 }
 
 /* A authors `rid` and it reaches `to` within the deadline. */
-static bool s_syncs(s_node_t *a, s_node_t *to, const char *rid, int timeout_ms)
+static bool s_syncs(mg_test_node_t *a, mg_test_node_t *to, const char *rid, int timeout_ms)
 {
-    s_offer(a, rid, rid);
+    mg_test_offer(a, rid, rid);
     s_has_t h = {to, a->id.pk, rid};
-    return s_wait(s_has, &h, timeout_ms);
+    return mg_test_wait(s_has, &h, timeout_ms);
 }
 
-static int s_port(const s_node_t *n)
+static int s_port(const mg_test_node_t *n)
 {
     const char *colon = strrchr(n->endpoint, ':');
     return colon ? atoi(colon + 1) : 0;
@@ -207,7 +96,7 @@ static int s_port(const s_node_t *n)
 /* Hostile clients                                                      */
 
 /* A plain TCP connection to n, non-blocking; -1 on failure. */
-static int s_tcp_connect(const s_node_t *n)
+static int s_tcp_connect(const mg_test_node_t *n)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -288,7 +177,7 @@ static void s_mon_stop(s_mon_t *m)
 /* A DEALER with a valid CURVE client key (that of `client`, converted as
    the node converts its own) and `server`'s CURVE key, connected to it;
    `mon` (may be NULL) watches it from before the connection. */
-static zsock_t *s_curve_client(const mg_identity_t *client, const s_node_t *server,
+static zsock_t *s_curve_client(const mg_identity_t *client, const mg_test_node_t *server,
                                s_mon_t *mon, const char *name)
 {
     uint8_t cpk[32], csk[32], spk[32];
@@ -357,17 +246,17 @@ static void s_send_bytes(zsock_t *d, const uint8_t *data, size_t len)
 static void test_silent_peers(void)
 {
     enum { HALF = 4 * MG_NODE_PEERS_MAX - 1 }; /* every free link slot */
-    s_node_t a, b, c;
-    s_node_init(&a, "SA");
-    s_node_init(&b, "SB");
-    s_node_init(&c, "SC");
-    s_profile(&a);
-    s_profile(&b);
-    s_profile(&c);
+    mg_test_node_t a, b, c;
+    mg_test_node_init(&a, s_root, "SA");
+    mg_test_node_init(&b, s_root, "SB");
+    mg_test_node_init(&c, s_root, "SC");
+    mg_test_profile(&a);
+    mg_test_profile(&b);
+    mg_test_profile(&c);
     CHECK(s_node_start(&a, true));
-    s_link(&b, &a);
+    mg_test_link(&b, &a);
     CHECK(s_node_start(&b, false));
-    CHECK(s_wait(s_is_live, &b, 10000));
+    CHECK(mg_test_wait(s_is_live, &b, 10000));
 
     /* 1. A TCP connection that never sends a byte. */
     int raw = s_tcp_connect(&a);
@@ -411,9 +300,9 @@ static void test_silent_peers(void)
 
     /* A new real peer dials A: its HELLO finds no free slot until the
        hello timeout (5 s) drops the silent links. */
-    s_link(&c, &a);
+    mg_test_link(&c, &a);
     CHECK(s_node_start(&c, false));
-    CHECK(s_wait(s_is_live, &c, 30000));
+    CHECK(mg_test_wait(s_is_live, &c, 30000));
     int64_t admitted = zclock_time() - flood_start;
     printf("silent peers: %d unauthenticated links held A's table; a new peer got in "
            "%.1f s after the first of them (hello timeout 5 s)\n", HALF,
@@ -446,9 +335,9 @@ static void test_silent_peers(void)
     zsock_destroy(&mute);
     /* A still serves. */
     CHECK(s_syncs(&a, &b, "fin-silence", 10000));
-    s_node_destroy(&c);
-    s_node_destroy(&b);
-    s_node_destroy(&a);
+    mg_test_node_destroy(&c);
+    mg_test_node_destroy(&b);
+    mg_test_node_destroy(&a);
 }
 
 /* Raises the soft limit on open files to `want` if the hard limit
@@ -479,11 +368,11 @@ static void test_thousand_connections(void)
                "limit does not allow %d\n", (unsigned long long) limit, 2 * N + 256);
         return;
     }
-    s_node_t a, b;
-    s_node_init(&a, "TA");
-    s_node_init(&b, "TB");
-    s_profile(&a);
-    s_profile(&b);
+    mg_test_node_t a, b;
+    mg_test_node_init(&a, s_root, "TA");
+    mg_test_node_init(&b, s_root, "TB");
+    mg_test_profile(&a);
+    mg_test_profile(&b);
     CHECK(s_node_start(&a, true));
     int *fds = malloc(N * sizeof *fds);
     int opened = 0;
@@ -526,10 +415,10 @@ static void test_thousand_connections(void)
            (unsigned long long) limit);
     CHECK(connected == N);
     /* A new real peer dials A while they are all open, and syncs. */
-    s_link(&b, &a);
+    mg_test_link(&b, &a);
     CHECK(s_node_start(&b, false));
     int64_t t0 = zclock_time();
-    CHECK(s_wait(s_is_live, &b, 15000));
+    CHECK(mg_test_wait(s_is_live, &b, 15000));
     CHECK(s_syncs(&a, &b, "mille-connexions", 15000));
     printf("1,000 connections: the real peer synced a record in %.1f s\n",
            (double) (zclock_time() - t0) / 1000);
@@ -543,22 +432,22 @@ static void test_thousand_connections(void)
     free(done);
     free(pfd);
     free(fds);
-    s_node_destroy(&b);
-    s_node_destroy(&a);
+    mg_test_node_destroy(&b);
+    mg_test_node_destroy(&a);
 }
 
 /* Frames at and over ZMQ_MAXMSGSIZE from an authenticated CURVE client. */
 static void test_oversized_frames(void)
 {
-    s_node_t a, b;
-    s_node_init(&a, "OA");
-    s_node_init(&b, "OB");
-    s_profile(&a);
-    s_profile(&b);
+    mg_test_node_t a, b;
+    mg_test_node_init(&a, s_root, "OA");
+    mg_test_node_init(&b, s_root, "OB");
+    mg_test_profile(&a);
+    mg_test_profile(&b);
     CHECK(s_node_start(&a, true));
-    s_link(&b, &a);
+    mg_test_link(&b, &a);
     CHECK(s_node_start(&b, false));
-    CHECK(s_wait(s_is_live, &b, 10000));
+    CHECK(mg_test_wait(s_is_live, &b, 10000));
 
     mg_identity_t x;
     mg_identity_generate(&x);
@@ -599,8 +488,8 @@ static void test_oversized_frames(void)
     CHECK(s_live(&a) >= 1);
     s_mon_stop(&mon);
     zsock_destroy(&d);
-    s_node_destroy(&b);
-    s_node_destroy(&a);
+    mg_test_node_destroy(&b);
+    mg_test_node_destroy(&a);
 }
 
 int main(void)
