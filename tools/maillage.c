@@ -16,6 +16,7 @@
 #include "mg_cmd_analysis.h"
 #include "mg_cmd_events.h"
 #include "mg_export.h"
+#include "mg_fields.h"
 #include "mg_import.h"
 #include "mg_json.h"
 #include "mg_offer.h"
@@ -76,73 +77,6 @@ static const mg_field_t *s_field_option(const char *arg)
     return mg_offer_field(name);
 }
 
-/* Canonical label of an enumeration value typed by a person: exact, or
-   equal once case and accents are folded ("aide aux demarches
-   administratives"). NULL when none matches. */
-static const char *s_enum_canonical(const mg_field_t *f, const char *value)
-{
-    for (size_t i = 0; f->values[i]; i++)
-        if (strcmp(f->values[i], value) == 0)
-            return f->values[i];
-    char *fv = mg_fold(value);
-    const char *found = NULL;
-    for (size_t i = 0; fv && f->values[i] && !found; i++) {
-        char *fl = mg_fold(f->values[i]);
-        if (fl && strcmp(fl, fv) == 0)
-            found = f->values[i];
-        free(fl);
-    }
-    free(fv);
-    return found;
-}
-
-/* Sets field `f` of `body` from a command-line value, checking it. */
-static int s_set_field(mg_body_t *body, const mg_field_t *f, const char *value,
-                       mg_why_t *why)
-{
-    if (f->type == MG_FT_NUMBER) {
-        char *end = NULL;
-        errno = 0;
-        double v = strtod(value, &end);
-        if (errno || !end || *end || end == value)
-            return mg_why_set(why, MG_ERR_SCHEMA,
-                              "%s : « %s » n'est pas un nombre (exemple : 45.6484)",
-                              f->name, value);
-        return mg_body_set_num(body, f->name, v);
-    }
-    if (f->type == MG_FT_LIST || f->type == MG_FT_ENUM) {
-        mg_body_t *tmp = mg_body_new();
-        if (!tmp)
-            return MG_ERR_NOMEM;
-        int rc = mg_body_set_list_split(tmp, f->name, value, '|');
-        const char *const *items;
-        size_t n = mg_body_list(tmp, f->name, &items);
-        const char **canon = calloc(n ? n : 1, sizeof(char *));
-        for (size_t i = 0; rc == MG_OK && canon && i < n; i++) {
-            canon[i] = items[i];
-            if (f->type == MG_FT_ENUM) {
-                const char *c = s_enum_canonical(f, items[i]);
-                if (c)
-                    canon[i] = c;
-            }
-            rc = mg_field_check_item(f, canon[i], why);
-        }
-        if (rc == MG_OK && n == 0)
-            rc = mg_why_set(why, MG_ERR_SCHEMA,
-                            "%s : aucune valeur (utilisez --unset %s pour retirer le champ)",
-                            f->name, f->name);
-        if (rc == MG_OK)
-            rc = canon ? mg_body_set_list(body, f->name, canon, n) : MG_ERR_NOMEM;
-        free(canon);
-        mg_body_destroy(&tmp);
-        return rc;
-    }
-    int rc = mg_field_check_item(f, value, why);
-    if (rc != MG_OK)
-        return rc;
-    return mg_body_set_str(body, f->name, value);
-}
-
 /* Parses field options into `body`. Other options are left for the
    caller: their indexes are returned through `rest` (NULL-terminated). */
 static int s_parse_fields(const char *cmd, int argc, char **argv, int first,
@@ -174,7 +108,7 @@ static int s_parse_fields(const char *cmd, int argc, char **argv, int first,
                 return 2;
             mg_why_t why;
             mg_why_clear(&why);
-            int rc = s_set_field(body, f, value, &why);
+            int rc = mg_field_set_text(body, f, value, &why);
             if (rc != MG_OK) {
                 s_fail("valeur refusée", rc, &why);
                 return 1;
@@ -295,40 +229,18 @@ static int s_cmd_init(int argc, char **argv)
 
 typedef struct {
     mg_node_ctx_t *ctx;
-    json_t *json;        /* JSON output, or NULL for text */
-    const uint8_t *last; /* author of the previous row (text output) */
+    const uint8_t *last; /* author of the previous row */
     uint8_t last_buf[32];
     bool have_last;
 } s_status_t;
 
-/* The structure name of an author, from its profile record. */
-static char *s_author_name(mg_store_t *store, const uint8_t *author)
-{
-    mg_record_t *p = NULL;
-    char *name = NULL;
-    if (mg_store_get(store, author, "profile", &p, NULL) == MG_OK
-        && !mg_record_deleted(p)) {
-        const char *n = mg_body_str(mg_record_body(p), "nom");
-        if (n)
-            name = strdup(n);
-    }
-    mg_record_destroy(&p);
-    return name;
-}
-
 static int s_status_kind(const mg_count_t *c, void *arg)
 {
-    s_status_t *st = arg;
-    if (st->json) {
-        json_object_set_new(json_object_get(st->json, "records"), c->kind,
-                            json_pack("{s:I,s:I}", "live", (json_int_t) c->live,
-                                      "deleted", (json_int_t) c->tombstones));
-    } else {
-        printf("  %-10s %6lld", c->kind, (long long) c->live);
-        if (c->tombstones)
-            printf("  (+%lld supprimées)", (long long) c->tombstones);
-        printf("\n");
-    }
+    (void) arg;
+    printf("  %-10s %6lld", c->kind, (long long) c->live);
+    if (c->tombstones)
+        printf("  (+%lld supprimées)", (long long) c->tombstones);
+    printf("\n");
     return 0;
 }
 
@@ -337,22 +249,8 @@ static int s_status_author(const mg_count_t *c, void *arg)
     s_status_t *st = arg;
     char hex[65];
     mg_hex_encode(c->author, 32, hex);
-    if (st->json) {
-        json_t *authors = json_object_get(st->json, "authors");
-        json_t *a = json_object_get(authors, hex);
-        if (!a) {
-            char *name = s_author_name(st->ctx->store, c->author);
-            a = json_pack("{s:s?,s:b,s:{}}", "name", name, "self",
-                          memcmp(c->author, st->ctx->id.pk, 32) == 0, "records");
-            json_object_set_new(authors, hex, a);
-            free(name);
-        }
-        json_object_set_new(json_object_get(a, "records"), c->kind,
-                            json_integer(c->live));
-        return 0;
-    }
     if (!st->have_last || memcmp(st->last_buf, c->author, 32) != 0) {
-        char *name = s_author_name(st->ctx->store, c->author);
+        char *name = mg_author_name(st->ctx->store, c->author);
         printf("%s  %.12s  %s%s\n", st->have_last ? "\n" : "", hex,
                name ? name : "(structure sans fiche)",
                memcmp(c->author, st->ctx->id.pk, 32) == 0 ? "  [ce nœud]" : "");
@@ -388,36 +286,19 @@ static int s_cmd_status(int argc, char **argv)
     }
     char name[512] = "";
     mg_store_meta_get(ctx.store, "name", name, sizeof name);
-    char *pname = s_author_name(ctx.store, ctx.id.pk);
+    char *pname = mg_author_name(ctx.store, ctx.id.pk);
     char hex[65];
     mg_hex_encode(ctx.id.pk, 32, hex);
     s_status_t st = {.ctx = &ctx};
     if (json) {
-        long pid = 0;
-        int64_t age = 0;
-        bool running = mg_node_running(ctx.store, &pid, &age);
-        char eps[1024] = "";
-        mg_store_meta_get(ctx.store, "node.endpoints", eps, sizeof eps);
-        uint8_t fp[MG_FINGERPRINT_BYTES];
-        char fphex[2 * MG_FINGERPRINT_BYTES + 1] = "";
-        int64_t versions = 0;
-        if (mg_store_fingerprint(ctx.store, fp, &versions, NULL) == MG_OK)
-            mg_hex_encode(fp, sizeof fp, fphex);
-        st.json = json_pack("{s:s,s:s,s:s,s:{},s:{},s:{s:b,s:I,s:s},s:s,s:I}", "name",
-                            pname ? pname : name, "dir", ctx.paths.dir, "public_key", hex,
-                            "records", "authors", "node", "running", running, "pid",
-                            (json_int_t) (running ? pid : 0), "endpoints", eps,
-                            "fingerprint", fphex, "versions", (json_int_t) versions);
-        json_t *peers = mg_peers_json(ctx.store);
-        json_object_set_new(st.json, "peers", peers ? peers : json_array());
-        rc = mg_store_counts(ctx.store, false, s_status_kind, &st, &why);
-        if (rc == MG_OK)
-            rc = mg_store_counts(ctx.store, true, s_status_author, &st, &why);
-        if (rc == MG_OK) {
-            json_dumpf(st.json, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        json_t *j = mg_status_json(&ctx, &why);
+        if (j) {
+            json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
             printf("\n");
+        } else {
+            rc = why.text[0] ? MG_ERR_DB : MG_ERR_NOMEM;
         }
-        json_decref(st.json);
+        json_decref(j);
     } else {
         long pid = 0;
         int64_t age = 0;
@@ -465,7 +346,7 @@ static void s_print_record_text(mg_store_t *store, const mg_record_t *rec,
     char hex[65], when[32];
     mg_hex_encode(mg_record_author(rec), 32, hex);
     mg_time_iso(mg_record_created(rec), when);
-    char *author = s_author_name(store, mg_record_author(rec));
+    char *author = mg_author_name(store, mg_record_author(rec));
     printf("%s %s\n  auteur : %.12s (%s), version %llu du %s\n\n", title,
            mg_record_rid(rec), hex, author ? author : "structure inconnue",
            (unsigned long long) mg_record_counter(rec), when);
@@ -499,18 +380,6 @@ static void s_print_record_text(mg_store_t *store, const mg_record_t *rec,
 /* ------------------------------------------------------------------ */
 /* profile                                                             */
 
-static int s_load_profile(mg_node_ctx_t *ctx, mg_body_t **body, mg_why_t *why)
-{
-    mg_record_t *rec = NULL;
-    int rc = mg_store_get(ctx->store, ctx->id.pk, "profile", &rec, why);
-    if (rc == MG_OK && !mg_record_deleted(rec))
-        *body = mg_body_dup(mg_record_body(rec));
-    else
-        *body = mg_body_new();
-    mg_record_destroy(&rec);
-    return *body ? MG_OK : MG_ERR_NOMEM;
-}
-
 static int s_cmd_profile(int argc, char **argv)
 {
     if (argc < 2 || s_is_help(argv[1])) {
@@ -537,7 +406,7 @@ static int s_cmd_profile(int argc, char **argv)
         int rc = mg_node_open(&ctx, s_dir_option, &why);
         mg_body_t *body = NULL;
         if (rc == MG_OK)
-            rc = s_load_profile(&ctx, &body, &why);
+            rc = mg_profile_load(&ctx, &body, &why);
         if (rc != MG_OK) {
             mg_node_close(&ctx);
             return s_fail("profile set", rc, &why);
@@ -610,56 +479,6 @@ static const char *const s_offer_usage =
     "code postal, coordonnées, contacts) sont repris de la fiche structure ;\n"
     "date-maj est mise à la date du jour.\n";
 
-/* Profile fields an offer inherits when it does not say otherwise. */
-static const char *const s_inherited[] = {
-    "nom", "pivot", "adresse", "complement_adresse", "commune", "code_postal",
-    "code_insee", "latitude", "longitude", "typologie", "telephone",
-    "courriels", "site_web", NULL};
-
-static int s_inherit_profile(mg_node_ctx_t *ctx, mg_body_t *body, mg_why_t *why)
-{
-    mg_body_t *profile = NULL;
-    int rc = s_load_profile(ctx, &profile, why);
-    for (size_t i = 0; rc == MG_OK && s_inherited[i]; i++) {
-        const char *k = s_inherited[i];
-        if (mg_body_find(body, k) >= 0)
-            continue;
-        double num;
-        const char *const *items;
-        int at = mg_body_find(profile, k);
-        if (at < 0)
-            continue;
-        if (mg_body_num(profile, k, &num) == 0)
-            rc = mg_body_set_num(body, k, num);
-        else if (mg_body_type_at(profile, (size_t) at) == MG_VAL_LIST) {
-            size_t n = mg_body_list(profile, k, &items);
-            rc = mg_body_set_list(body, k, items, n);
-        } else if (mg_body_str(profile, k))
-            rc = mg_body_set_str(body, k, mg_body_str(profile, k));
-    }
-    mg_body_destroy(&profile);
-    return rc;
-}
-
-/* Resolves an offer id typed by a person. mine: only this node's. */
-static int s_resolve_offer(mg_node_ctx_t *ctx, const char *prefix, bool mine,
-                           uint8_t author[32], char *rid, mg_why_t *why)
-{
-    int rc = mg_store_resolve(ctx->store, "offer", prefix,
-                              mine ? ctx->id.pk : NULL, author, rid, why);
-    if (rc == MG_ERR_NOT_FOUND && mine) {
-        /* Say why when the offer exists but belongs to someone else. */
-        uint8_t other[32];
-        char orid[MG_RID_MAX + 1];
-        if (mg_store_resolve(ctx->store, "offer", prefix, NULL, other, orid,
-                             NULL) == MG_OK)
-            return mg_why_set(why, MG_ERR_FORBIDDEN,
-                              "l'offre %s appartient à une autre structure : seule son autrice peut la modifier",
-                              orid);
-    }
-    return rc;
-}
-
 static int s_offer_add(int argc, char **argv)
 {
     for (int i = 2; i < argc; i++)
@@ -685,7 +504,7 @@ static int s_offer_add(int argc, char **argv)
     char today[11];
     mg_today(today);
     if (prc == 0) {
-        rc = s_inherit_profile(&ctx, body, &why);
+        rc = mg_offer_inherit(&ctx, body, &why);
         if (rc == MG_OK && mg_body_find(body, "id") < 0)
             rc = mg_body_set_str(body, "id", rid);
         if (rc == MG_OK)
@@ -725,7 +544,7 @@ static int s_offer_update(int argc, char **argv, bool remove)
     uint8_t author[32];
     char rid[MG_RID_MAX + 1];
     if (rc == MG_OK)
-        rc = s_resolve_offer(&ctx, argv[2], true, author, rid, &why);
+        rc = mg_offer_resolve(&ctx, argv[2], true, author, rid, &why);
     mg_record_t *rec = NULL;
     if (rc == MG_OK)
         rc = mg_store_get(ctx.store, author, rid, &rec, &why);
@@ -798,7 +617,7 @@ static int s_offer_show(int argc, char **argv)
     char rid[MG_RID_MAX + 1];
     mg_record_t *rec = NULL;
     if (rc == MG_OK)
-        rc = s_resolve_offer(&ctx, id, false, author, rid, &why);
+        rc = mg_offer_resolve(&ctx, id, false, author, rid, &why);
     if (rc == MG_OK)
         rc = mg_store_get(ctx.store, author, rid, &rec, &why);
     if (rc == MG_OK) {

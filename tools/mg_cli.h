@@ -77,6 +77,11 @@ int mg_cmd_endorse(int argc, char **argv, const char *dir);
    younger than 5 s); fills its pid and the heartbeat's age. */
 bool mg_node_running(mg_store_t *store, long *pid, int64_t *age_ms);
 
+/* Adds the peers of an invite line ("maillage:...") to the store; prints
+   each unless quiet. MG_ERR_ARG (with why) for this node's own line. */
+int mg_peer_add_invite(mg_store_t *store, const uint8_t *self_key,
+                       const char *invite, bool quiet, mg_why_t *why);
+
 /* Prints the peer table, as text or JSON. */
 int mg_print_peers(mg_store_t *store, bool json);
 

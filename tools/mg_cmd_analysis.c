@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <utf8proc.h>
 
+#include "mg_capture.h"
 #include "mg_cli.h"
 #include "mg_json.h"
 #include "mg_offer.h"
@@ -36,17 +37,17 @@ static bool s_help(const char *a)
 
 static int s_fail(const char *what, int rc, const mg_why_t *why)
 {
-    fprintf(stderr, "maillage : %s : %s\n", what,
-            why && why->text[0] ? why->text : mg_strerror(rc));
+    mg_capture_rc(rc);
+    mg_errorf("maillage : %s : %s\n", what,
+              why && why->text[0] ? why->text : mg_strerror(rc));
     return 1;
 }
 
 static int s_unknown(const char *cmd, const char *arg)
 {
-    fprintf(stderr,
-            "maillage : option inconnue pour « %s » : %s\n"
-            "Voir « maillage %s --help ».\n",
-            cmd, arg, cmd);
+    mg_errorf("maillage : option inconnue pour « %s » : %s\n"
+              "Voir « maillage %s --help ».\n",
+              cmd, arg, cmd);
     return 2;
 }
 
@@ -54,7 +55,7 @@ static int s_unknown(const char *cmd, const char *arg)
 static const char *s_value(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {
-        fprintf(stderr, "maillage : l'option %s attend une valeur\n", argv[*i]);
+        mg_errorf("maillage : l'option %s attend une valeur\n", argv[*i]);
         return NULL;
     }
     return argv[++*i];
@@ -73,7 +74,7 @@ static bool s_parse_km(const char *text, double *out)
     errno = 0;
     double v = strtod(buf, &end);
     if (errno || end == buf || *end || !isfinite(v) || v <= 0 || v > 20000) {
-        fprintf(stderr, "maillage : distance invalide : « %s » (en km, ex. 5 ou 2.5)\n", text);
+        mg_errorf("maillage : distance invalide : « %s » (en km, ex. 5 ou 2.5)\n", text);
         return false;
     }
     *out = v;
@@ -86,7 +87,7 @@ static bool s_parse_count(const char *text, size_t *out)
     errno = 0;
     long v = strtol(text, &end, 10);
     if (errno || end == text || *end || v < 0 || v > 1000000) {
-        fprintf(stderr, "maillage : nombre invalide : « %s »\n", text);
+        mg_errorf("maillage : nombre invalide : « %s »\n", text);
         return false;
     }
     *out = (size_t) v;
@@ -108,9 +109,9 @@ static const char *s_enum_value(const char *field_name, const char *value)
     }
     free(want);
     if (!found && f) {
-        fprintf(stderr, "maillage : valeur inconnue « %s ». Valeurs possibles :\n", value);
+        mg_errorf("maillage : valeur inconnue « %s ». Valeurs possibles :\n", value);
         for (size_t i = 0; f->values[i]; i++)
-            fprintf(stderr, "  %s\n", f->values[i]);
+            mg_errorf("  %s\n", f->values[i]);
     }
     return found;
 }
@@ -280,6 +281,8 @@ static json_t *s_labels_json(const mg_analysis_t *an, mg_afield_t f,
 
 static void s_dump(json_t *j)
 {
+    if (mg_capture_json(j)) /* the HTTP API (mg_capture.h) */
+        return;
     /* 10 significant digits: 46.09989, not 46.099890000000002. */
     json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     printf("\n");
@@ -1161,7 +1164,7 @@ int mg_cmd_duplicates(int argc, char **argv, const char *dir)
             errno = 0;
             max_m = strtod(v, &end);
             if (errno || end == v || *end || !isfinite(max_m) || max_m < 1 || max_m > 5000) {
-                fprintf(stderr, "maillage : distance invalide : « %s » (en mètres, de 1 à "
+                mg_errorf("maillage : distance invalide : « %s » (en mètres, de 1 à "
                                 "5000)\n", v);
                 return 2;
             }
@@ -1359,7 +1362,7 @@ int mg_cmd_gaps(int argc, char **argv, const char *dir)
         }
     }
     if (!o.communes) {
-        fprintf(stderr, "maillage : indiquez la table des communes du territoire : "
+        mg_errorf("maillage : indiquez la table des communes du territoire : "
                         "maillage gaps --communes communes.csv\n");
         return 2;
     }
@@ -2537,7 +2540,7 @@ int mg_cmd_diagnostic(int argc, char **argv, const char *dir)
                 format = "texte";
             if (strcmp(format, "texte") != 0 && strcmp(format, "markdown") != 0
                 && strcmp(format, "md") != 0 && strcmp(format, "json") != 0) {
-                fprintf(stderr, "maillage : format inconnu : %s (texte, markdown, json)\n", format);
+                mg_errorf("maillage : format inconnu : %s (texte, markdown, json)\n", format);
                 return 2;
             }
         } else if (strcmp(a, "--json") == 0) {
@@ -2602,6 +2605,35 @@ typedef struct {
     bool problem;
 } s_check_t;
 
+json_t *mg_check_json(const char *rid, const mg_body_t *b, const mg_check_t *chk)
+{
+    int answered = 0;
+    json_t *qs = json_array();
+    for (int q = 0; q < MG_Q_COUNT; q++) {
+        answered += chk->answered[q] ? 1 : 0;
+        json_t *jq = json_pack("{s:s,s:b}", "question", mg_question_text(q), "repondue",
+                               chk->answered[q]);
+        if (chk->missing[q][0])
+            json_object_set_new(jq, "manque", json_string(chk->missing[q]));
+        if (chk->advice[q][0])
+            json_object_set_new(jq, "conseil", json_string(chk->advice[q]));
+        json_array_append_new(qs, jq);
+    }
+    char last[32];
+    mg_time_iso(chk->last_update_ms, last);
+    last[10] = '\0';
+    json_t *jo = json_pack("{s:s?,s:s?,s:s?,s:i,s:i,s:o,s:s,s:i,s:b,s:b}", "id",
+                           rid, "nom", mg_body_str(b, "nom"), "commune",
+                           mg_body_str(b, "commune"), "score",
+                           chk->score, "questions_repondues", answered, "questions", qs,
+                           "derniere_mise_a_jour", last, "jours_depuis_mise_a_jour",
+                           chk->days_since_update, "a_mettre_a_jour", chk->stale,
+                           "horaires_illisibles", chk->hours_unreadable);
+    if (jo && chk->hours_unreadable)
+        json_object_set_new(jo, "horaires_raison", json_string(chk->hours_why));
+    return jo;
+}
+
 static int s_check_one(const mg_record_t *rec, void *arg)
 {
     s_check_t *c = arg;
@@ -2631,25 +2663,7 @@ static int s_check_one(const mg_record_t *rec, void *arg)
     mg_time_iso(chk.last_update_ms, last);
     last[10] = '\0';
     if (c->json) {
-        json_t *qs = json_array();
-        for (int q = 0; q < MG_Q_COUNT; q++) {
-            json_t *jq = json_pack("{s:s,s:b}", "question", mg_question_text(q), "repondue",
-                                   chk.answered[q]);
-            if (chk.missing[q][0])
-                json_object_set_new(jq, "manque", json_string(chk.missing[q]));
-            if (chk.advice[q][0])
-                json_object_set_new(jq, "conseil", json_string(chk.advice[q]));
-            json_array_append_new(qs, jq);
-        }
-        json_t *jo = json_pack("{s:s,s:s?,s:s?,s:i,s:i,s:o,s:s,s:i,s:b,s:b}", "id",
-                               mg_record_rid(rec), "nom", nom, "commune", commune, "score",
-                               chk.score, "questions_repondues", answered, "questions", qs,
-                               "derniere_mise_a_jour", last, "jours_depuis_mise_a_jour",
-                               chk.days_since_update, "a_mettre_a_jour", chk.stale,
-                               "horaires_illisibles", chk.hours_unreadable);
-        if (chk.hours_unreadable)
-            json_object_set_new(jo, "horaires_raison", json_string(chk.hours_why));
-        json_array_append_new(c->array, jo);
+        json_array_append_new(c->array, mg_check_json(mg_record_rid(rec), b, &chk));
         return 0;
     }
     char id[9], head[1024];
@@ -2731,7 +2745,7 @@ int mg_cmd_check(int argc, char **argv, const char *dir)
             if (!(v = s_value(argc, argv, &i)))
                 return 2;
             if ((now = s_date_arg(v)) < 0) {
-                fprintf(stderr, "maillage : date invalide : « %s » (AAAA-MM-JJ)\n", v);
+                mg_errorf("maillage : date invalide : « %s » (AAAA-MM-JJ)\n", v);
                 return 2;
             }
         } else if (!id && a[0] != '-') {

@@ -17,6 +17,12 @@ int mg_cmd_complementarities(int argc, char **argv, const char *dir);
 int mg_cmd_diagnostic(int argc, char **argv, const char *dir);
 int mg_cmd_check(int argc, char **argv, const char *dir);
 
+/* One offer's entry of `maillage check --json`: its eight questions as
+   checked in `chk` (mg_check_offer). rid may be NULL (an offer being
+   edited, not stored yet). Caller owns the result. */
+#include <jansson.h>
+json_t *mg_check_json(const char *rid, const mg_body_t *body, const mg_check_t *chk);
+
 /* Reads a communes table (CSV, libcsv, UTF-8, comma-separated, header
    row) such as tests/data/charente.csv. Columns are found by name:
    INSEE code (insee_com, code_insee, codgeo, insee), name (commune,

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mg_capture.h"
 #include "mg_cli.h"
+#include "mg_fields.h"
 #include "mg_event.h"
 #include "mg_ics.h"
 #include "mg_json.h"
@@ -47,15 +49,16 @@ static bool s_help(const char *a)
 
 static int s_fail(const char *what, int rc, const mg_why_t *why)
 {
-    fprintf(stderr, "maillage : %s : %s\n", what,
-            why && why->text[0] ? why->text : mg_strerror(rc));
+    mg_capture_rc(rc);
+    mg_errorf("maillage : %s : %s\n", what,
+              why && why->text[0] ? why->text : mg_strerror(rc));
     return 1;
 }
 
 static const char *s_value(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {
-        fprintf(stderr, "maillage : l'option %s attend une valeur\n", argv[*i]);
+        mg_errorf("maillage : l'option %s attend une valeur\n", argv[*i]);
         return NULL;
     }
     return argv[++*i];
@@ -63,10 +66,9 @@ static const char *s_value(int argc, char **argv, int *i)
 
 static int s_unknown(const char *cmd, const char *arg)
 {
-    fprintf(stderr,
-            "maillage : option inconnue pour « %s » : %s\n"
-            "Voir « maillage %s --help ».\n",
-            cmd, arg, cmd);
+    mg_errorf("maillage : option inconnue pour « %s » : %s\n"
+              "Voir « maillage %s --help ».\n",
+              cmd, arg, cmd);
     return 2;
 }
 
@@ -77,6 +79,8 @@ static bool s_is(const char *arg, const char *a, const char *b)
 
 static void s_print_json(json_t *j)
 {
+    if (mg_capture_json(j)) /* the HTTP API (mg_capture.h) */
+        return;
     /* 10 significant digits: coordinates to the decimetre, distances
        without a binary tail (38.2, not 38.200000000000003). */
     json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
@@ -187,25 +191,6 @@ static void s_strv_free(char **v, long n)
     free(v);
 }
 
-/* The standard's label for a value typed by a person: exact, or equal
-   once case and accents are folded. NULL when none. */
-static const char *s_canonical(const mg_field_t *f, const char *value)
-{
-    for (size_t i = 0; f->values[i]; i++)
-        if (strcmp(f->values[i], value) == 0)
-            return f->values[i];
-    char *fv = mg_fold(value);
-    const char *found = NULL;
-    for (size_t i = 0; fv && f->values[i] && !found; i++) {
-        char *fl = mg_fold(f->values[i]);
-        if (fl && strcmp(fl, fv) == 0)
-            found = f->values[i];
-        free(fl);
-    }
-    free(fv);
-    return found;
-}
-
 /* Sets an enumerated list field (services, publics) from "A|B" or
    "A, B", each item matched to the standard's labels. */
 static int s_set_enum(mg_body_t *body, const char *field, const char *value,
@@ -223,7 +208,7 @@ static int s_set_enum(mg_body_t *body, const char *field, const char *value,
     const char **canon = calloc((size_t) n, sizeof *canon);
     int rc = canon ? MG_OK : MG_ERR_NOMEM;
     for (long i = 0; rc == MG_OK && i < n; i++) {
-        canon[i] = s_canonical(f, items[i]);
+        canon[i] = mg_enum_canonical(f, items[i]);
         if (!canon[i])
             rc = mg_field_check_item(f, items[i], why);
     }
@@ -636,8 +621,8 @@ static int s_event_options(const char *cmd, int argc, char **argv, int first,
                 if (strcmp(s_event_unset[k].option, name) == 0)
                     f = s_event_unset[k].field;
             if (!f) {
-                fprintf(stderr, "maillage : --unset : champ inconnu ou "
-                        "obligatoire : %s\n", name);
+                mg_errorf("maillage : --unset : champ inconnu ou "
+                          "obligatoire : %s\n", name);
                 return 2;
             }
             mg_body_remove(body, f);
@@ -866,7 +851,7 @@ static int s_event_add(int argc, char **argv, const char *dir)
     char rid[17];
     mg_new_rid(rid);
     if (prc == 0 && !mg_body_str(body, "titre")) {
-        fprintf(stderr, "maillage : indiquez le titre : --title \"Atelier ...\"\n");
+        mg_errorf("maillage : indiquez le titre : --title \"Atelier ...\"\n");
         prc = 2;
     }
     if (prc == 0 && (rc = s_event_times(body, &o, &why)) != MG_OK)
@@ -880,7 +865,7 @@ static int s_event_add(int argc, char **argv, const char *dir)
         int64_t end = 0;
         mg_time_parse_utc(mg_body_str(body, "fin"), &end);
         if (end <= mg_now_ms())
-            fprintf(stderr, "Attention : cet événement est déjà terminé.\n");
+            mg_errorf("Attention : cet événement est déjà terminé.\n");
         if (o.json) {
             json_t *j = json_pack("{s:s}", "id", rid);
             s_print_json(j);
@@ -941,8 +926,8 @@ static int s_event_update(int argc, char **argv, const char *dir)
                                  true)
                : 1;
     if (prc == 0 && o.changes == 0) {
-        fprintf(stderr, "maillage : rien à changer ; voir « maillage event "
-                "--help »\n");
+        mg_errorf("maillage : rien à changer ; voir « maillage event "
+                  "--help »\n");
         prc = 2;
     }
     if (prc == 0 && (rc = s_event_times(body, &o, &why)) != MG_OK)
@@ -991,11 +976,11 @@ static int s_event_cancel(int argc, char **argv, const char *dir)
         }
     }
     if (!id) {
-        fprintf(stderr, "maillage : indiquez l'événement : maillage event cancel ID\n");
+        mg_errorf("maillage : indiquez l'événement : maillage event cancel ID\n");
         return 2;
     }
     if (undo && reason) {
-        fprintf(stderr, "maillage : --undo et --reason s'excluent\n");
+        mg_errorf("maillage : --undo et --reason s'excluent\n");
         return 2;
     }
     mg_node_ctx_t ctx;
@@ -1077,7 +1062,7 @@ static int s_event_rm(int argc, char **argv, const char *dir)
         }
     }
     if (!id) {
-        fprintf(stderr, "maillage : indiquez l'événement : maillage event rm ID\n");
+        mg_errorf("maillage : indiquez l'événement : maillage event rm ID\n");
         return 2;
     }
     mg_node_ctx_t ctx;
@@ -1320,8 +1305,8 @@ static int s_event_list(int argc, char **argv, const char *dir)
             return rc;
     }
     if (q.upcoming && q.past) {
-        fprintf(stderr, "maillage : --upcoming et --past s'excluent (sans "
-                "l'un ni l'autre : tous)\n");
+        mg_errorf("maillage : --upcoming et --past s'excluent (sans "
+                  "l'un ni l'autre : tous)\n");
         return 2;
     }
     mg_node_ctx_t ctx;
@@ -1388,13 +1373,13 @@ int mg_cmd_invitations(int argc, char **argv, const char *dir)
     }
     mg_record_destroy(&profile);
     if (!dep[0])
-        fprintf(stderr, "Attention : votre fiche structure n'a ni code postal ni "
-                "code INSEE ; seules les invitations ouvertes à tous apparaissent "
-                "(maillage profile set --code-postal 16000 --code-insee 16015).\n");
+        mg_errorf("Attention : votre fiche structure n'a ni code postal ni "
+                  "code INSEE ; seules les invitations ouvertes à tous apparaissent "
+                  "(maillage profile set --code-postal 16000 --code-insee 16015).\n");
     else if (!insee[0])
-        fprintf(stderr, "Remarque : sans code INSEE dans votre fiche structure, "
-                "les invitations adressées à votre seule commune n'apparaissent "
-                "pas (maillage profile set --code-insee ...).\n");
+        mg_errorf("Remarque : sans code INSEE dans votre fiche structure, "
+                  "les invitations adressées à votre seule commune n'apparaissent "
+                  "pas (maillage profile set --code-insee ...).\n");
     mg_event_query_t q = {.invitee = ctx.id.pk,
                           .invitee_insee = insee[0] ? insee : NULL,
                           .invitee_dep = dep[0] ? dep : NULL,
@@ -1635,7 +1620,7 @@ static int s_event_show(int argc, char **argv, const char *dir)
         }
     }
     if (!id) {
-        fprintf(stderr, "maillage : indiquez l'événement : maillage event show ID\n");
+        mg_errorf("maillage : indiquez l'événement : maillage event show ID\n");
         return 2;
     }
     mg_node_ctx_t ctx;
@@ -1745,8 +1730,8 @@ int mg_cmd_event(int argc, char **argv, const char *dir)
         return s_event_show(argc, argv, dir);
     if (strcmp(sub, "retention") == 0)
         return s_event_retention(argc, argv, dir);
-    fprintf(stderr, "maillage : sous-commande inconnue : event %s\n%s", sub,
-            s_event_usage);
+    mg_errorf("maillage : sous-commande inconnue : event %s\n%s", sub,
+              s_event_usage);
     return 2;
 }
 
@@ -1797,8 +1782,8 @@ int mg_cmd_rsvp(int argc, char **argv, const char *dir)
         }
     }
     if (!id || !answer || !*answer) {
-        fprintf(stderr, "maillage : %s : maillage rsvp ID --yes|--no|--maybe\n",
-                !id ? "indiquez l'événement" : "choisissez une seule réponse");
+        mg_errorf("maillage : %s : maillage rsvp ID --yes|--no|--maybe\n",
+                  !id ? "indiquez l'événement" : "choisissez une seule réponse");
         return 2;
     }
     long seats = 1;
@@ -1807,12 +1792,12 @@ int mg_cmd_rsvp(int argc, char **argv, const char *dir)
         seats = strtol(seats_text, &end, 10);
         if (!end || *end || end == seats_text || seats < 1
             || seats > MG_SEATS_MAX) {
-            fprintf(stderr, "maillage : --seats : un nombre de places de 1 à %d\n",
-                    MG_SEATS_MAX);
+            mg_errorf("maillage : --seats : un nombre de places de 1 à %d\n",
+                      MG_SEATS_MAX);
             return 2;
         }
         if (strcmp(answer, MG_RSVP_NO) == 0) {
-            fprintf(stderr, "maillage : --seats va avec --yes ou --maybe\n");
+            mg_errorf("maillage : --seats va avec --yes ou --maybe\n");
             return 2;
         }
     }
@@ -1969,7 +1954,7 @@ static int s_read_text(const char *path, char **out, mg_why_t *why)
         return mg_why_set(why, MG_ERR_IO, "lecture de %s impossible : %s",
                           path, strerror(errno));
     if (std && isatty(STDIN_FILENO))
-        fprintf(stderr, "Tapez le texte de la note, puis Ctrl-D :\n");
+        mg_errorf("Tapez le texte de la note, puis Ctrl-D :\n");
     size_t cap = MG_NOTE_TEXT_MAX + 2;
     char *buf = malloc(cap);
     if (!buf) {
@@ -2075,8 +2060,8 @@ static int s_note_options(const char *cmd, int argc, char **argv, int first,
                 return 2;
             if (strcmp(name, "tags") != 0 && strcmp(name, "services") != 0
                 && strcmp(name, "licence") != 0) {
-                fprintf(stderr, "maillage : --unset : tags, services ou "
-                        "licence\n");
+                mg_errorf("maillage : --unset : tags, services ou "
+                          "licence\n");
                 return 2;
             }
             mg_body_remove(body, name);
@@ -2121,7 +2106,7 @@ static int s_note_options(const char *cmd, int argc, char **argv, int first,
         }
     }
     if (o->file && o->text) {
-        fprintf(stderr, "maillage : --file/--stdin et --text s'excluent\n");
+        mg_errorf("maillage : --file/--stdin et --text s'excluent\n");
         return 2;
     }
     return 0;
@@ -2164,7 +2149,7 @@ static int s_note_add(int argc, char **argv, const char *dir)
     int prc = body ? s_note_options("note add", argc, argv, 2, body, &o, false)
                    : 1;
     if (prc == 0 && !mg_body_str(body, "titre")) {
-        fprintf(stderr, "maillage : indiquez le titre : --title \"Atelier ...\"\n");
+        mg_errorf("maillage : indiquez le titre : --title \"Atelier ...\"\n");
         prc = 2;
     }
     if (prc) {
@@ -2260,8 +2245,8 @@ static int s_note_update(int argc, char **argv, const char *dir, bool remove)
         s_note_opts_t o = {0};
         prc = body ? s_note_options(cmd, argc, argv, 3, body, &o, true) : 1;
         if (prc == 0 && o.changes == 0) {
-            fprintf(stderr, "maillage : rien à changer ; voir « maillage note "
-                    "--help »\n");
+            mg_errorf("maillage : rien à changer ; voir « maillage note "
+                      "--help »\n");
             prc = 2;
         }
         if (prc == 0) {
@@ -2441,7 +2426,7 @@ static int s_note_show(int argc, char **argv, const char *dir)
         }
     }
     if (!id) {
-        fprintf(stderr, "maillage : indiquez la note : maillage note show ID\n");
+        mg_errorf("maillage : indiquez la note : maillage note show ID\n");
         return 2;
     }
     mg_node_ctx_t ctx;
@@ -2539,7 +2524,7 @@ static int s_note_search(int argc, char **argv, const char *dir)
                 return 2;
             limit = strtol(v, &end, 10);
             if (!end || *end || limit < 1 || limit > 1000) {
-                fprintf(stderr, "maillage : --limit : de 1 à 1000\n");
+                mg_errorf("maillage : --limit : de 1 à 1000\n");
                 return 2;
             }
             continue;
@@ -2554,12 +2539,12 @@ static int s_note_search(int argc, char **argv, const char *dir)
         used += (size_t) snprintf(words + used, sizeof words - used, "%s%s",
                                   used ? " " : "", argv[i]);
         if (used >= sizeof words) {
-            fprintf(stderr, "maillage : recherche trop longue\n");
+            mg_errorf("maillage : recherche trop longue\n");
             return 2;
         }
     }
     if (!words[0]) {
-        fprintf(stderr, "maillage : indiquez les mots cherchés : maillage note search demarches\n");
+        mg_errorf("maillage : indiquez les mots cherchés : maillage note search demarches\n");
         return 2;
     }
     mg_node_ctx_t ctx;
@@ -2612,7 +2597,7 @@ int mg_cmd_note(int argc, char **argv, const char *dir)
         return s_note_show(argc, argv, dir);
     if (strcmp(sub, "search") == 0 || strcmp(sub, "cherche") == 0)
         return s_note_search(argc, argv, dir);
-    fprintf(stderr, "maillage : sous-commande inconnue : note %s\n", sub);
+    mg_errorf("maillage : sous-commande inconnue : note %s\n", sub);
     s_note_help(stderr);
     return 2;
 }
@@ -2652,7 +2637,7 @@ int mg_cmd_export_ics(int argc, char **argv, const char *dir)
             return rc;
     }
     if (q.upcoming && q.past) {
-        fprintf(stderr, "maillage : --upcoming et --past s'excluent\n");
+        mg_errorf("maillage : --upcoming et --past s'excluent\n");
         return 2;
     }
     mg_node_ctx_t ctx;
@@ -2675,8 +2660,8 @@ int mg_cmd_export_ics(int argc, char **argv, const char *dir)
         snprintf(tmp, sizeof tmp, "%s.tmp-%ld", output, (long) getpid());
         out = fopen(tmp, "wb");
         if (!out) {
-            fprintf(stderr, "maillage : impossible d'écrire %s : %s\n", output,
-                    strerror(errno));
+            mg_errorf("maillage : impossible d'écrire %s : %s\n", output,
+                      strerror(errno));
             mg_node_close(&ctx);
             return 1;
         }
@@ -2697,7 +2682,7 @@ int mg_cmd_export_ics(int argc, char **argv, const char *dir)
     if (rc != MG_OK)
         return s_fail("export", rc, &why);
     if (output)
-        fprintf(stderr, "%zu événement%s exporté%s dans %s\n", count,
-                count > 1 ? "s" : "", count > 1 ? "s" : "", output);
+        mg_errorf("%zu événement%s exporté%s dans %s\n", count,
+                  count > 1 ? "s" : "", count > 1 ? "s" : "", output);
     return 0;
 }

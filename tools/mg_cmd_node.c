@@ -10,6 +10,7 @@
 
 #include "mg_cli.h"
 #include "mg_endorse.h"
+#include "mg_http.h"
 #include "mg_import.h"
 #include "mg_json.h"
 #include "mg_msg.h"
@@ -44,8 +45,7 @@ bool mg_node_running(mg_store_t *store, long *pid_out, int64_t *age_ms)
     return p > 0 && (kill((pid_t) p, 0) == 0 || errno == EPERM) && age < 5000;
 }
 
-/* Adds the peers of an invite line to the store. */
-static int s_add_invite(mg_store_t *store, const uint8_t *self_key,
+int mg_peer_add_invite(mg_store_t *store, const uint8_t *self_key,
                         const char *invite, bool quiet, mg_why_t *why)
 {
     uint8_t key[MG_KEY_BYTES];
@@ -141,13 +141,15 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
     const char *peers[MG_NODE_PEERS_MAX];
     int npeers = 0;
     bool no_listen = false;
+    const char *http = NULL, *communes = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (s_help(a)) {
             printf("Usage : maillage node [--listen ADRESSE]... [--peer INVITATION]...\n"
                    "                      [--interval MS] [--max-links N] [--advertise ADRESSE]...\n"
-                   "                      [--discover] [--no-push] [--verbose]\n\n"
+                   "                      [--discover] [--no-push] [--verbose]\n"
+                   "                      [--http [ADRESSE:]PORT [--communes FICHIER]]\n\n"
                    "Fait tourner le nœud : il échange les fiches avec ses pairs jusqu'à Ctrl-C\n"
                    "(ou SIGTERM). Par défaut il écoute sur tcp://*:7470 ; « --listen none »\n"
                    "pour un nœud qui ne fait que des connexions sortantes (derrière une box).\n\n"
@@ -161,7 +163,12 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
                    "  --allow FICHIER            fédération : liens seulement avec les clés du fichier\n"
                    "                             (une clé ou invitation par ligne, # commentaires)\n"
                    "  --trust-coordinator CLÉ    ne garde les offres, événements et notes que des\n"
-                   "                             structures recommandées par ce coordinateur (répétable)\n");
+                   "                             structures recommandées par ce coordinateur (répétable)\n"
+                   "  --http [ADRESSE:]PORT      tableau de bord dans le navigateur (docs/api.md) ;\n"
+                   "                             PORT seul = 127.0.0.1:PORT ; sur une autre adresse,\n"
+                   "                             l'accès demande le jeton affiché (DOSSIER/http.token)\n"
+                   "  --communes FICHIER         table des communes pour la carte et les zones\n"
+                   "                             carencées (retenue pour les lancements suivants)\n");
             return 0;
         } else if (strcmp(a, "--listen") == 0 && v) {
             if (strcmp(v, "none") == 0)
@@ -204,6 +211,12 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
                 return s_fail("--trust-coordinator", MG_ERR_ARG, &perr);
             cfg.trust_count++;
             i++;
+        } else if (strcmp(a, "--http") == 0 && v) {
+            http = v;
+            i++;
+        } else if (strcmp(a, "--communes") == 0 && v) {
+            communes = v;
+            i++;
         } else if (strcmp(a, "--discover") == 0) {
             cfg.discover = true;
         } else if (strcmp(a, "--no-push") == 0) {
@@ -236,11 +249,32 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
         return 1;
     }
     for (int i = 0; i < npeers; i++) {
-        rc = s_add_invite(ctx.store, ctx.id.pk, peers[i], false, &why);
+        rc = mg_peer_add_invite(ctx.store, ctx.id.pk, peers[i], false, &why);
         if (rc != MG_OK) {
             mg_node_close(&ctx);
             return s_fail("--peer", rc, &why);
         }
+    }
+    /* The communes table: given now (remembered, as an absolute path),
+       or remembered from an earlier run. */
+    char communes_abs[4096] = "";
+    if (communes) {
+        if (!realpath(communes, communes_abs)) {
+            mg_why_set(&why, MG_ERR_NOT_FOUND, "fichier introuvable : %s", communes);
+            mg_node_close(&ctx);
+            return s_fail("--communes", MG_ERR_NOT_FOUND, &why);
+        }
+        rc = mg_store_meta_set(ctx.store, "http.communes", communes_abs, &why);
+        if (rc != MG_OK) {
+            mg_node_close(&ctx);
+            return s_fail("--communes", rc, &why);
+        }
+    } else if (http && mg_store_meta_get(ctx.store, "http.communes", communes_abs,
+                                         sizeof communes_abs) == MG_OK
+               && access(communes_abs, R_OK) != 0) {
+        fprintf(stderr, "Attention : la table des communes %s est introuvable ; carte et "
+                        "zones carencées sans elle (--communes FICHIER)\n", communes_abs);
+        communes_abs[0] = '\0';
     }
     mg_store_destroy(&ctx.store); /* the engine opens its own connection */
     cfg.db_path = ctx.paths.db_path;
@@ -272,6 +306,21 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
         mg_record_destroy(&profile);
         mg_store_destroy(&store);
     }
+    /* The dashboard: its own thread and, per request, its own store
+       connection (mg_http.h). */
+    mg_http_t *dashboard = NULL;
+    if (http) {
+        mg_http_config_t hc = {.dir = ctx.paths.dir, .address = http,
+                               .communes = communes_abs[0] ? communes_abs : NULL};
+        rc = mg_http_start(&hc, &dashboard, &why);
+        if (rc != MG_OK) {
+            zactor_destroy(&node);
+            mg_node_close(&ctx);
+            return s_fail("--http", rc, &why);
+        }
+        printf("Tableau de bord : %s\n", mg_http_url(dashboard));
+        fflush(stdout);
+    }
     zpoller_t *poller = zpoller_new(zactor_sock(node), NULL);
     while (!s_stop) {
         void *which = zpoller_wait(poller, 500);
@@ -282,6 +331,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
     }
     zpoller_destroy(&poller);
     printf("Arrêt du nœud...\n");
+    mg_http_stop(&dashboard);
     zactor_destroy(&node);
     mg_node_close(&ctx);
     printf("Nœud arrêté proprement.\n");
@@ -461,7 +511,7 @@ int mg_cmd_peer(int argc, char **argv, const char *dir)
     }
     int out = 0;
     if (strcmp(sub, "add") == 0 && argc == 3) {
-        rc = s_add_invite(ctx.store, ctx.id.pk, argv[2], false, &why);
+        rc = mg_peer_add_invite(ctx.store, ctx.id.pk, argv[2], false, &why);
         if (rc != MG_OK)
             out = s_fail("peer add", rc, &why);
     } else if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0) {

@@ -173,6 +173,7 @@ typedef struct {
     mg_store_t *store;
     FILE *out;
     size_t count;
+    const char *rid;   /* only this event (mg_ics_export_one), or NULL */
 } s_ics_t;
 
 /* The structure name and first e-mail of an author, from its profile. */
@@ -213,6 +214,8 @@ static int s_event(const mg_record_t *event, const mg_event_row_t *row,
                    void *arg)
 {
     s_ics_t *ics = arg;
+    if (ics->rid && strcmp(mg_record_rid(event), ics->rid) != 0)
+        return 0;
     FILE *out = ics->out;
     const mg_body_t *body = mg_record_body(event);
     char hex[65];
@@ -372,8 +375,8 @@ static int s_event(const mg_record_t *event, const mg_event_row_t *row,
     return rc;
 }
 
-int mg_ics_export(mg_store_t *store, const mg_event_query_t *query,
-                  FILE *out, size_t *count, mg_why_t *why)
+static int s_export(mg_store_t *store, const mg_event_query_t *query,
+                    const char *rid, FILE *out, size_t *count, mg_why_t *why)
 {
     if (count)
         *count = 0;
@@ -393,7 +396,7 @@ int mg_ics_export(mg_store_t *store, const mg_event_query_t *query,
     mg_ics_line(out, "X-WR-TIMEZONE:Europe/Paris");
     for (size_t i = 0; s_vtimezone[i]; i++)
         mg_ics_line(out, s_vtimezone[i]);
-    s_ics_t ics = {.store = store, .out = out};
+    s_ics_t ics = {.store = store, .out = out, .rid = rid};
     mg_why_t w;
     mg_why_clear(&w);
     int rc = mg_store_events(store, query, s_event, &ics, &w);
@@ -412,4 +415,23 @@ int mg_ics_export(mg_store_t *store, const mg_event_query_t *query,
         return mg_why_set(why, rc, "export : %s",
                           w.text[0] ? w.text : mg_strerror(rc));
     return MG_OK;
+}
+
+int mg_ics_export(mg_store_t *store, const mg_event_query_t *query,
+                  FILE *out, size_t *count, mg_why_t *why)
+{
+    return s_export(store, query, NULL, out, count, why);
+}
+
+int mg_ics_export_one(mg_store_t *store, const uint8_t author[MG_KEY_BYTES],
+                      const char *rid, FILE *out, mg_why_t *why)
+{
+    mg_event_query_t q = {.author = author};
+    size_t count = 0;
+    int rc = s_export(store, &q, rid, out, &count, why);
+    if (rc == MG_OK && count == 0)
+        return mg_why_set(why, MG_ERR_NOT_FOUND,
+                          "cet événement n'est plus dans les index (terminé depuis "
+                          "plus longtemps que la durée de conservation)");
+    return rc;
 }

@@ -41,4 +41,9 @@ char *mg_ics_escape(const char *text);
 int mg_ics_export(mg_store_t *store, const mg_event_query_t *query,
                   FILE *out, size_t *count, mg_why_t *why);
 
+/* The same VCALENDAR with one event only: (author, rid). MG_ERR_NOT_FOUND
+   when the indexes no longer hold it. */
+int mg_ics_export_one(mg_store_t *store, const uint8_t author[MG_KEY_BYTES],
+                      const char *rid, FILE *out, mg_why_t *why);
+
 #endif

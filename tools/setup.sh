@@ -5,7 +5,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs="build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
-      libsqlite3-dev libsodium-dev libjansson-dev libcsv-dev libutf8proc-dev
+      libsqlite3-dev libsodium-dev libjansson-dev libcsv-dev libutf8proc-dev libmicrohttpd-dev
       clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do

@@ -6,6 +6,25 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/setup.sh"
 jobs=$(nproc)
 
+# The dashboard's browser tests (tests/browser) need Debian's chromium and
+# playwright-core from npm (pinned in package-lock.json). Without them the
+# test fails with a message; it never passes silently.
+if ! command -v chromium >/dev/null; then
+    echo "Installation du paquet manquant : chromium (tests du tableau de bord)"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+if ! command -v npm >/dev/null; then
+    echo "Installation des paquets manquants : nodejs npm (tests du tableau de bord)"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd "$top/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+
 echo "== Tests (build normal)"
 ctest --test-dir "$top/build" --output-on-failure -j"$jobs"
 
