@@ -27,40 +27,6 @@
 /* The --dir option, wherever it appeared on the command line. */
 static const char *s_dir_option = NULL;
 
-static int s_fail(const char *what, int rc, const mg_why_t *why)
-{
-    if (why && why->text[0])
-        fprintf(stderr, "maillage : %s : %s\n", what, why->text);
-    else
-        fprintf(stderr, "maillage : %s : %s\n", what, mg_strerror(rc));
-    return 1;
-}
-
-static bool s_is_help(const char *arg)
-{
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0
-           || strcmp(arg, "aide") == 0 || strcmp(arg, "help") == 0;
-}
-
-/* Returns the option's value (argv[i+1]) or prints an error. */
-static const char *s_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "maillage : l'option %s attend une valeur\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int s_unknown_option(const char *cmd, const char *arg)
-{
-    fprintf(stderr,
-            "maillage : option inconnue pour « %s » : %s\n"
-            "Voir « maillage %s --help ».\n",
-            cmd, arg, cmd);
-    return 2;
-}
-
 /* ------------------------------------------------------------------ */
 /* Field options: --code-postal 16000, --services "A|B", --unset champ  */
 
@@ -88,7 +54,7 @@ static int s_parse_fields(const char *cmd, int argc, char **argv, int first,
         const char *arg = argv[i];
         const mg_field_t *f = s_field_option(arg);
         if (strcmp(arg, "--unset") == 0) {
-            const char *name = s_value(argc, argv, &i);
+            const char *name = mg_cli_value(argc, argv, &i);
             if (!name)
                 return 2;
             char key[80];
@@ -103,14 +69,14 @@ static int s_parse_fields(const char *cmd, int argc, char **argv, int first,
             mg_body_remove(body, key);
             (*changes)++;
         } else if (f) {
-            const char *value = s_value(argc, argv, &i);
+            const char *value = mg_cli_value(argc, argv, &i);
             if (!value)
                 return 2;
             mg_why_t why;
             mg_why_clear(&why);
             int rc = mg_field_set_text(body, f, value, &why);
             if (rc != MG_OK) {
-                s_fail("valeur refusée", rc, &why);
+                mg_cli_fail("valeur refusée", rc, &why);
                 return 1;
             }
             (*changes)++;
@@ -118,7 +84,7 @@ static int s_parse_fields(const char *cmd, int argc, char **argv, int first,
                    && (strcmp(arg, "--json") == 0)) {
             rest[nrest++] = arg;
         } else {
-            return s_unknown_option(cmd, arg);
+            return mg_cli_unknown(cmd, arg);
         }
     }
     rest[nrest] = NULL;
@@ -155,16 +121,16 @@ static int s_cmd_init(int argc, char **argv)
 {
     const char *name = NULL;
     for (int i = 1; i < argc; i++) {
-        if (s_is_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage init --name \"Nom de la structure\" [--dir DOSSIER]\n\n"
                    "Crée l'identité du nœud (clé Ed25519, fichier identity.key en mode 0600)\n"
                    "et sa base de données. Ne remplace jamais une identité existante.\n");
             return 0;
         } else if (strcmp(argv[i], "--name") == 0 || strcmp(argv[i], "--nom") == 0) {
-            if (!(name = s_value(argc, argv, &i)))
+            if (!(name = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else {
-            return s_unknown_option("init", argv[i]);
+            return mg_cli_unknown("init", argv[i]);
         }
     }
     if (!name || !*name) {
@@ -176,7 +142,7 @@ static int s_cmd_init(int argc, char **argv)
     mg_paths_t paths;
     int rc = mg_paths_resolve(&paths, s_dir_option, &why);
     if (rc != MG_OK)
-        return s_fail("init", rc, &why);
+        return mg_cli_fail("init", rc, &why);
     /* Create the folder (and its parents), private to this user. */
     char tmp[sizeof paths.dir];
     snprintf(tmp, sizeof tmp, "%s", paths.dir);
@@ -197,7 +163,7 @@ static int s_cmd_init(int argc, char **argv)
     ctx.paths = paths;
     rc = mg_identity_create(paths.key_path, &ctx.id, &why);
     if (rc != MG_OK)
-        return s_fail("init", rc, &why);
+        return mg_cli_fail("init", rc, &why);
     rc = mg_store_open(paths.db_path, &ctx.store, &why);
     mg_body_t *body = mg_body_new();
     if (rc == MG_OK)
@@ -209,7 +175,7 @@ static int s_cmd_init(int argc, char **argv)
     mg_body_destroy(&body);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("init", rc, &why);
+        return mg_cli_fail("init", rc, &why);
     }
     char hex[65];
     mg_hex_encode(ctx.id.pk, 32, hex);
@@ -266,14 +232,14 @@ static int s_cmd_status(int argc, char **argv)
 {
     bool json = false;
     for (int i = 1; i < argc; i++) {
-        if (s_is_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage status [--json]\n\n"
                    "Affiche l'identité du nœud et le nombre de fiches, par type et par auteur.\n");
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
         } else {
-            return s_unknown_option("status", argv[i]);
+            return mg_cli_unknown("status", argv[i]);
         }
     }
     mg_why_t why;
@@ -282,7 +248,7 @@ static int s_cmd_status(int argc, char **argv)
     int rc = mg_node_open(&ctx, s_dir_option, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("status", rc, &why);
+        return mg_cli_fail("status", rc, &why);
     }
     char name[512] = "";
     mg_store_meta_get(ctx.store, "name", name, sizeof name);
@@ -325,7 +291,7 @@ static int s_cmd_status(int argc, char **argv)
     }
     free(pname);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("status", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("status", rc, &why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -382,7 +348,7 @@ static void s_print_record_text(mg_store_t *store, const mg_record_t *rec,
 
 static int s_cmd_profile(int argc, char **argv)
 {
-    if (argc < 2 || s_is_help(argv[1])) {
+    if (argc < 2 || mg_cli_is_help(argv[1])) {
         printf("Usage :\n"
                "  maillage profile set --CHAMP VALEUR...   décrit la structure\n"
                "  maillage profile show [--json]           affiche la fiche de la structure\n\n"
@@ -397,7 +363,7 @@ static int s_cmd_profile(int argc, char **argv)
     mg_why_clear(&why);
     if (strcmp(sub, "set") == 0) {
         for (int i = 2; i < argc; i++)
-            if (s_is_help(argv[i])) {
+            if (mg_cli_is_help(argv[i])) {
                 printf("Usage : maillage profile set --CHAMP VALEUR... [--unset CHAMP]\n\n");
                 s_print_field_help(false);
                 return 0;
@@ -409,7 +375,7 @@ static int s_cmd_profile(int argc, char **argv)
             rc = mg_profile_load(&ctx, &body, &why);
         if (rc != MG_OK) {
             mg_node_close(&ctx);
-            return s_fail("profile set", rc, &why);
+            return mg_cli_fail("profile set", rc, &why);
         }
         int changes = 0;
         const char *rest[8];
@@ -427,7 +393,7 @@ static int s_cmd_profile(int argc, char **argv)
             if (rc == MG_OK)
                 printf("Fiche de la structure mise à jour.\n");
             else
-                prc = s_fail("profile set", rc, &why);
+                prc = mg_cli_fail("profile set", rc, &why);
         }
         mg_body_destroy(&body);
         mg_node_close(&ctx);
@@ -438,11 +404,11 @@ static int s_cmd_profile(int argc, char **argv)
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--json") == 0)
                 json = true;
-            else if (s_is_help(argv[i])) {
+            else if (mg_cli_is_help(argv[i])) {
                 printf("Usage : maillage profile show [--json]\n");
                 return 0;
             } else
-                return s_unknown_option("profile show", argv[i]);
+                return mg_cli_unknown("profile show", argv[i]);
         }
         mg_node_ctx_t ctx;
         int rc = mg_node_open(&ctx, s_dir_option, &why);
@@ -457,7 +423,7 @@ static int s_cmd_profile(int argc, char **argv)
         }
         mg_record_destroy(&rec);
         mg_node_close(&ctx);
-        return rc == MG_OK ? 0 : s_fail("profile show", rc, &why);
+        return rc == MG_OK ? 0 : mg_cli_fail("profile show", rc, &why);
     }
     fprintf(stderr, "maillage : sous-commande inconnue : profile %s (set, show)\n", sub);
     return 2;
@@ -482,7 +448,7 @@ static const char *const s_offer_usage =
 static int s_offer_add(int argc, char **argv)
 {
     for (int i = 2; i < argc; i++)
-        if (s_is_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage offer add --CHAMP VALEUR... [--json]\n\n");
             s_print_field_help(true);
             return 0;
@@ -493,7 +459,7 @@ static int s_offer_add(int argc, char **argv)
     int rc = mg_node_open(&ctx, s_dir_option, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("offer add", rc, &why);
+        return mg_cli_fail("offer add", rc, &why);
     }
     mg_body_t *body = mg_body_new();
     int changes = 0;
@@ -518,7 +484,7 @@ static int s_offer_add(int argc, char **argv)
             else
                 printf("Offre ajoutée : %s\n", rid);
         } else {
-            prc = s_fail("offre refusée", rc, &why);
+            prc = mg_cli_fail("offre refusée", rc, &why);
             if (rc == MG_ERR_SCHEMA)
                 fprintf(stderr, "Astuce : les champs obligatoires manquants peuvent venir de la fiche structure (maillage profile set ...).\n");
         }
@@ -531,7 +497,7 @@ static int s_offer_add(int argc, char **argv)
 static int s_offer_update(int argc, char **argv, bool remove)
 {
     const char *cmd = remove ? "offer rm" : "offer update";
-    if (argc < 3 || s_is_help(argv[2])) {
+    if (argc < 3 || mg_cli_is_help(argv[2])) {
         printf("Usage : maillage %s ID%s\n", cmd, remove ? "" : " --CHAMP VALEUR... [--unset CHAMP]");
         if (!remove && argc >= 3)
             s_print_field_help(true);
@@ -550,18 +516,18 @@ static int s_offer_update(int argc, char **argv, bool remove)
         rc = mg_store_get(ctx.store, author, rid, &rec, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail(cmd, rc, &why);
+        return mg_cli_fail(cmd, rc, &why);
     }
     int prc = 0;
     if (remove) {
         if (argc > 3)
-            prc = s_unknown_option(cmd, argv[3]);
+            prc = mg_cli_unknown(cmd, argv[3]);
         else {
             rc = mg_node_author(&ctx, "offer", rid, true, NULL, &why);
             if (rc == MG_OK)
                 printf("Offre supprimée : %s\n", rid);
             else
-                prc = s_fail(cmd, rc, &why);
+                prc = mg_cli_fail(cmd, rc, &why);
         }
     } else {
         mg_body_t *body = mg_body_dup(mg_record_body(rec));
@@ -581,7 +547,7 @@ static int s_offer_update(int argc, char **argv, bool remove)
             if (rc == MG_OK)
                 printf("Offre mise à jour : %s\n", rid);
             else
-                prc = s_fail("offre refusée", rc, &why);
+                prc = mg_cli_fail("offre refusée", rc, &why);
         }
         mg_body_destroy(&body);
     }
@@ -595,7 +561,7 @@ static int s_offer_show(int argc, char **argv)
     const char *id = NULL;
     bool json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_is_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage offer show ID [--json]\n");
             return 0;
         } else if (strcmp(argv[i], "--json") == 0)
@@ -603,7 +569,7 @@ static int s_offer_show(int argc, char **argv)
         else if (!id && argv[i][0] != '-')
             id = argv[i];
         else
-            return s_unknown_option("offer show", argv[i]);
+            return mg_cli_unknown("offer show", argv[i]);
     }
     if (!id) {
         fprintf(stderr, "maillage : indiquez l'identifiant de l'offre (maillage offer list les montre)\n");
@@ -628,7 +594,7 @@ static int s_offer_show(int argc, char **argv)
     }
     mg_record_destroy(&rec);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("offer show", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("offer show", rc, &why);
 }
 
 typedef struct {
@@ -690,7 +656,7 @@ static int s_parse_query(const char *cmd, int argc, char **argv, int *i,
         *matched = false;
         return 0;
     }
-    const char *v = s_value(argc, argv, i);
+    const char *v = mg_cli_value(argc, argv, i);
     if (!v)
         return 2;
     *slot = v;
@@ -704,7 +670,7 @@ static int s_offer_list(int argc, char **argv)
     bool json = false, mine = false;
     for (int i = 2; i < argc; i++) {
         bool matched;
-        if (s_is_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage offer list [--json] [--mine] [--service S] [--public P]\n"
                    "                            [--commune C] [--code-postal CP] [--departement D]\n\n"
                    "Liste les offres connues du nœud (les vôtres et celles du réseau).\n"
@@ -720,7 +686,7 @@ static int s_offer_list(int argc, char **argv)
         if (rc)
             return rc;
         if (!matched)
-            return s_unknown_option("offer list", argv[i]);
+            return mg_cli_unknown("offer list", argv[i]);
     }
     mg_why_t why;
     mg_why_clear(&why);
@@ -728,7 +694,7 @@ static int s_offer_list(int argc, char **argv)
     int rc = mg_node_open(&ctx, s_dir_option, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("offer list", rc, &why);
+        return mg_cli_fail("offer list", rc, &why);
     }
     if (mine)
         q.author = ctx.id.pk;
@@ -751,12 +717,12 @@ static int s_offer_list(int argc, char **argv)
     }
     json_decref(l.array);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("offer list", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("offer list", rc, &why);
 }
 
 static int s_cmd_offer(int argc, char **argv)
 {
-    if (argc < 2 || s_is_help(argv[1])) {
+    if (argc < 2 || mg_cli_is_help(argv[1])) {
         fputs(s_offer_usage, stdout);
         return argc < 2 ? 2 : 0;
     }
@@ -793,7 +759,7 @@ static int s_cmd_import(int argc, char **argv)
     mg_format_t format = MG_FORMAT_AUTO;
     bool json = false;
     for (int i = 1; i < argc; i++) {
-        if (s_is_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage import FICHIER [--format standard-csv|standard-json] [--json]\n\n"
                    "Importe des lieux au format du standard national (CSV ou JSON, anciennes\n"
                    "versions comprises) comme offres signées par ce nœud. Tout ou rien : au\n"
@@ -802,7 +768,7 @@ static int s_cmd_import(int argc, char **argv)
                    "Correspondances avec les anciens champs : docs/import-mapping.md\n");
             return 0;
         } else if (strcmp(argv[i], "--format") == 0) {
-            const char *v = s_value(argc, argv, &i);
+            const char *v = mg_cli_value(argc, argv, &i);
             if (!v)
                 return 2;
             if (mg_format_parse(v, &format) != MG_OK || format == MG_FORMAT_GEOJSON) {
@@ -814,7 +780,7 @@ static int s_cmd_import(int argc, char **argv)
         } else if (!file && argv[i][0] != '-') {
             file = argv[i];
         } else {
-            return s_unknown_option("import", argv[i]);
+            return mg_cli_unknown("import", argv[i]);
         }
     }
     if (!file) {
@@ -843,7 +809,7 @@ static int s_cmd_import(int argc, char **argv)
     mg_import_report_destroy(&report);
     mg_node_close(&ctx);
     if (rc != MG_OK) {
-        s_fail("import refusé", rc, &why);
+        mg_cli_fail("import refusé", rc, &why);
         fprintf(stderr, "Rien n'a été importé.\n");
         return 1;
     }
@@ -862,7 +828,7 @@ static int s_cmd_export(int argc, char **argv)
             return mg_cmd_export_ics(argc, argv, s_dir_option);
     for (int i = 1; i < argc; i++) {
         bool matched;
-        if (s_is_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage export --format standard-csv|standard-json|geojson [-o FICHIER]\n"
                    "                        [--mine] [--service S] [--public P] [--commune C]\n"
                    "                        [--code-postal CP] [--departement D]\n"
@@ -873,7 +839,7 @@ static int s_cmd_export(int argc, char **argv)
                    "« maillage export --format ics --help »).\n");
             return 0;
         } else if (strcmp(argv[i], "--format") == 0) {
-            const char *v = s_value(argc, argv, &i);
+            const char *v = mg_cli_value(argc, argv, &i);
             if (!v)
                 return 2;
             if (mg_format_parse(v, &format) != MG_OK) {
@@ -882,7 +848,7 @@ static int s_cmd_export(int argc, char **argv)
             }
             continue;
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
-            if (!(output = s_value(argc, argv, &i)))
+            if (!(output = mg_cli_value(argc, argv, &i)))
                 return 2;
             continue;
         }
@@ -890,7 +856,7 @@ static int s_cmd_export(int argc, char **argv)
         if (rc)
             return rc;
         if (!matched)
-            return s_unknown_option("export", argv[i]);
+            return mg_cli_unknown("export", argv[i]);
     }
     if (format == MG_FORMAT_AUTO) {
         fprintf(stderr, "maillage : indiquez le format : --format standard-csv, standard-json ou geojson\n");
@@ -902,7 +868,7 @@ static int s_cmd_export(int argc, char **argv)
     int rc = mg_node_open(&ctx, s_dir_option, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("export", rc, &why);
+        return mg_cli_fail("export", rc, &why);
     }
     if (mine)
         q.author = ctx.id.pk;
@@ -933,7 +899,7 @@ static int s_cmd_export(int argc, char **argv)
     }
     mg_node_close(&ctx);
     if (rc != MG_OK)
-        return s_fail("export", rc, &why);
+        return mg_cli_fail("export", rc, &why);
     if (output)
         fprintf(stderr, "%zu offre%s exportée%s dans %s\n", count,
                 count > 1 ? "s" : "", count > 1 ? "s" : "", output);
@@ -999,7 +965,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (s_is_help(cmd)) {
+    if (mg_cli_is_help(cmd)) {
         s_usage(stdout);
         return 0;
     }

@@ -11,7 +11,39 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "mg_capture.h"
 #include "mg_text.h"
+
+bool mg_cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0
+           || strcmp(arg, "aide") == 0 || strcmp(arg, "help") == 0;
+}
+
+const char *mg_cli_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        mg_errorf("maillage : l'option %s attend une valeur\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int mg_cli_fail(const char *what, int rc, const mg_why_t *why)
+{
+    mg_capture_rc(rc);
+    mg_errorf("maillage : %s : %s\n", what,
+              why && why->text[0] ? why->text : mg_strerror(rc));
+    return 1;
+}
+
+int mg_cli_unknown(const char *cmd, const char *arg)
+{
+    mg_errorf("maillage : option inconnue pour « %s » : %s\n"
+              "Voir « maillage %s --help ».\n",
+              cmd, arg, cmd);
+    return 2;
+}
 
 #define S_KEY_HEADER "maillage-identity-v1"
 

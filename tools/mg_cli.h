@@ -9,6 +9,24 @@
 #include "mg_record.h"
 #include "mg_store.h"
 
+/* Option parsing and errors, shared by every command (and by the
+   dashboard's API, which runs the commands with their output captured:
+   mg_capture.h). */
+
+/* "--help", "-h", "aide" or "help". */
+bool mg_cli_is_help(const char *arg);
+
+/* The value of option argv[*i] (argv[*i + 1], *i moves on to it), or NULL
+   after saying the option wants one. */
+const char *mg_cli_value(int argc, char **argv, int *i);
+
+/* Says "maillage : WHAT : why" (or the code's meaning) and returns 1, the
+   exit status of a failed command. */
+int mg_cli_fail(const char *what, int rc, const mg_why_t *why);
+
+/* Says the option is unknown to `cmd`, points at its --help, returns 2. */
+int mg_cli_unknown(const char *cmd, const char *arg);
+
 /* The node's data folder: --dir, else $MAILLAGE_DIR, else
    $XDG_DATA_HOME/maillage, else ~/.local/share/maillage. */
 typedef struct {

@@ -29,38 +29,6 @@
 /* ------------------------------------------------------------------ */
 /* Command-line plumbing                                                */
 
-static bool s_help(const char *a)
-{
-    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0
-           || strcmp(a, "aide") == 0 || strcmp(a, "help") == 0;
-}
-
-static int s_fail(const char *what, int rc, const mg_why_t *why)
-{
-    mg_capture_rc(rc);
-    mg_errorf("maillage : %s : %s\n", what,
-              why && why->text[0] ? why->text : mg_strerror(rc));
-    return 1;
-}
-
-static int s_unknown(const char *cmd, const char *arg)
-{
-    mg_errorf("maillage : option inconnue pour « %s » : %s\n"
-              "Voir « maillage %s --help ».\n",
-              cmd, arg, cmd);
-    return 2;
-}
-
-/* The value of option argv[*i], or NULL after printing why. */
-static const char *s_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        mg_errorf("maillage : l'option %s attend une valeur\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 /* A distance in km: a positive decimal number (C locale; "2,5" is
    accepted as a convenience since French users type it). */
 static bool s_parse_km(const char *text, double *out)
@@ -722,26 +690,26 @@ int mg_cmd_overlaps(int argc, char **argv, const char *dir)
     s_common_opts_t o = {.limit = 20, .pairs = 5};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             fputs(s_overlaps_usage, stdout);
             return 0;
         } else if (strcmp(a, "--within") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
                 return 2;
         } else if (strcmp(a, "--service") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !(o.service = s_enum_value("services", v)))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !(o.service = s_enum_value("services", v)))
                 return 2;
         } else if (strcmp(a, "--departement") == 0 || strcmp(a, "--département") == 0) {
-            if (!(o.departement = s_value(argc, argv, &i)))
+            if (!(o.departement = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--communes") == 0) {
-            if (!(o.communes = s_value(argc, argv, &i)))
+            if (!(o.communes = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--limit") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
                 return 2;
         } else if (strcmp(a, "--pairs") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_count(v, &o.pairs))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_count(v, &o.pairs))
                 return 2;
             o.pairs_set = true;
         } else if (strcmp(a, "--all") == 0) {
@@ -751,7 +719,7 @@ int mg_cmd_overlaps(int argc, char **argv, const char *dir)
         } else if (strcmp(a, "--geojson") == 0) {
             o.geojson = true;
         } else {
-            return s_unknown("overlaps", a);
+            return mg_cli_unknown("overlaps", a);
         }
     }
     mg_why_t why;
@@ -766,7 +734,7 @@ int mg_cmd_overlaps(int argc, char **argv, const char *dir)
         rc = mg_overlaps_find(s.an, &opts, &res, &why);
     if (rc != MG_OK) {
         s_session_close(&s);
-        return s_fail("overlaps", rc, &why);
+        return mg_cli_fail("overlaps", rc, &why);
     }
     const mg_analysis_t *an = s.an;
     size_t shown = o.all || o.json || o.geojson ? res->group_count
@@ -1148,17 +1116,17 @@ int mg_cmd_duplicates(int argc, char **argv, const char *dir)
     bool national = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             fputs(s_duplicates_usage, stdout);
             return 0;
         } else if (strcmp(a, "--departement") == 0 || strcmp(a, "--département") == 0) {
-            if (!(o.departement = s_value(argc, argv, &i)))
+            if (!(o.departement = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--communes") == 0) {
-            if (!(o.communes = s_value(argc, argv, &i)))
+            if (!(o.communes = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--max-m") == 0) {
-            if (!(v = s_value(argc, argv, &i)))
+            if (!(v = mg_cli_value(argc, argv, &i)))
                 return 2;
             char *end = NULL;
             errno = 0;
@@ -1169,7 +1137,7 @@ int mg_cmd_duplicates(int argc, char **argv, const char *dir)
                 return 2;
             }
         } else if (strcmp(a, "--limit") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
                 return 2;
         } else if (strcmp(a, "--all") == 0) {
             o.all = true;
@@ -1178,7 +1146,7 @@ int mg_cmd_duplicates(int argc, char **argv, const char *dir)
         } else if (strcmp(a, "--json") == 0) {
             o.json = true;
         } else {
-            return s_unknown("duplicates", a);
+            return mg_cli_unknown("duplicates", a);
         }
     }
     mg_why_t why;
@@ -1270,7 +1238,7 @@ int mg_cmd_duplicates(int argc, char **argv, const char *dir)
     }
     mg_duplicates_destroy(&res);
     s_session_close(&s);
-    return rc == MG_OK ? 0 : s_fail("duplicates", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("duplicates", rc, &why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1332,24 +1300,24 @@ int mg_cmd_gaps(int argc, char **argv, const char *dir)
     s_common_opts_t o = {.limit = 10, .within_km = 10};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             fputs(s_gaps_usage, stdout);
             return 0;
         } else if (strcmp(a, "--within") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
                 return 2;
         } else if (strcmp(a, "--service") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !(o.service = s_enum_value("services", v)))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !(o.service = s_enum_value("services", v)))
                 return 2;
         } else if (strcmp(a, "--public") == 0) {
-            if (!(v = s_value(argc, argv, &i))
+            if (!(v = mg_cli_value(argc, argv, &i))
                 || !(o.public_ = s_enum_value("publics_specifiquement_adresses", v)))
                 return 2;
         } else if (strcmp(a, "--communes") == 0) {
-            if (!(o.communes = s_value(argc, argv, &i)))
+            if (!(o.communes = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--limit") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
                 return 2;
         } else if (strcmp(a, "--all") == 0) {
             o.all = true;
@@ -1358,7 +1326,7 @@ int mg_cmd_gaps(int argc, char **argv, const char *dir)
         } else if (strcmp(a, "--geojson") == 0) {
             o.geojson = true;
         } else {
-            return s_unknown("gaps", a);
+            return mg_cli_unknown("gaps", a);
         }
     }
     if (!o.communes) {
@@ -1377,7 +1345,7 @@ int mg_cmd_gaps(int argc, char **argv, const char *dir)
         rc = mg_gaps_find(s.an, &opts, &res, &why);
     if (rc != MG_OK) {
         s_session_close(&s);
-        return s_fail("gaps", rc, &why);
+        return mg_cli_fail("gaps", rc, &why);
     }
     const mg_analysis_t *an = s.an;
     const mg_communes_t *cs = s.communes;
@@ -1736,20 +1704,20 @@ int mg_cmd_complementarities(int argc, char **argv, const char *dir)
     const char *who = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             fputs(s_complements_usage, stdout);
             return 0;
         } else if (strcmp(a, "--structure") == 0) {
-            if (!(who = s_value(argc, argv, &i)))
+            if (!(who = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--within") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
                 return 2;
         } else if (strcmp(a, "--communes") == 0) {
-            if (!(o.communes = s_value(argc, argv, &i)))
+            if (!(o.communes = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--limit") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_count(v, &o.limit))
                 return 2;
         } else if (strcmp(a, "--all") == 0) {
             o.all = true;
@@ -1758,7 +1726,7 @@ int mg_cmd_complementarities(int argc, char **argv, const char *dir)
         } else if (strcmp(a, "--geojson") == 0) {
             o.geojson = true;
         } else {
-            return s_unknown("complementarities", a);
+            return mg_cli_unknown("complementarities", a);
         }
     }
     mg_why_t why;
@@ -1781,7 +1749,7 @@ int mg_cmd_complementarities(int argc, char **argv, const char *dir)
         free(ours);
         mg_complements_destroy(&res);
         s_session_close(&s);
-        return s_fail("complementarities", rc, &why);
+        return mg_cli_fail("complementarities", rc, &why);
     }
     const mg_analysis_t *an = s.an;
     size_t lim = o.all || o.json || o.geojson ? SIZE_MAX : o.limit;
@@ -2521,20 +2489,20 @@ int mg_cmd_diagnostic(int argc, char **argv, const char *dir)
     const char *format = "texte";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             fputs(s_diagnostic_usage, stdout);
             return 0;
         } else if (strcmp(a, "--departement") == 0 || strcmp(a, "--département") == 0) {
-            if (!(o.departement = s_value(argc, argv, &i)))
+            if (!(o.departement = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--communes") == 0) {
-            if (!(o.communes = s_value(argc, argv, &i)))
+            if (!(o.communes = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--within") == 0) {
-            if (!(v = s_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
+            if (!(v = mg_cli_value(argc, argv, &i)) || !s_parse_km(v, &o.within_km))
                 return 2;
         } else if (strcmp(a, "--format") == 0) {
-            if (!(format = s_value(argc, argv, &i)))
+            if (!(format = mg_cli_value(argc, argv, &i)))
                 return 2;
             if (strcmp(format, "text") == 0)
                 format = "texte";
@@ -2546,7 +2514,7 @@ int mg_cmd_diagnostic(int argc, char **argv, const char *dir)
         } else if (strcmp(a, "--json") == 0) {
             format = "json";
         } else {
-            return s_unknown("diagnostic", a);
+            return mg_cli_unknown("diagnostic", a);
         }
     }
     mg_why_t why;
@@ -2574,7 +2542,7 @@ int mg_cmd_diagnostic(int argc, char **argv, const char *dir)
     }
     json_decref(j);
     s_session_close(&s);
-    return rc == MG_OK ? 0 : s_fail("diagnostic", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("diagnostic", rc, &why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2736,13 +2704,13 @@ int mg_cmd_check(int argc, char **argv, const char *dir)
     int64_t now = mg_now_ms();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             fputs(s_check_usage, stdout);
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (strcmp(a, "--today") == 0) {
-            if (!(v = s_value(argc, argv, &i)))
+            if (!(v = mg_cli_value(argc, argv, &i)))
                 return 2;
             if ((now = s_date_arg(v)) < 0) {
                 mg_errorf("maillage : date invalide : « %s » (AAAA-MM-JJ)\n", v);
@@ -2751,7 +2719,7 @@ int mg_cmd_check(int argc, char **argv, const char *dir)
         } else if (!id && a[0] != '-') {
             id = a;
         } else {
-            return s_unknown("check", a);
+            return mg_cli_unknown("check", a);
         }
     }
     mg_why_t why;
@@ -2759,7 +2727,7 @@ int mg_cmd_check(int argc, char **argv, const char *dir)
     mg_node_ctx_t ctx;
     int rc = mg_node_open(&ctx, dir, &why);
     if (rc == MG_OK && (rc = mg_store_check(ctx.store, &why)) != MG_OK) {
-        s_fail("check : la base est endommagée", rc, &why);
+        mg_cli_fail("check : la base est endommagée", rc, &why);
         mg_node_close(&ctx);
         return 1;
     }
@@ -2832,6 +2800,6 @@ int mg_cmd_check(int argc, char **argv, const char *dir)
     mg_record_destroy(&profile);
     mg_node_close(&ctx);
     if (rc != MG_OK)
-        return s_fail("check", rc, &why);
+        return mg_cli_fail("check", rc, &why);
     return c.problem || c.offers == 0 ? 1 : 0;
 }

@@ -41,37 +41,6 @@
 /* ------------------------------------------------------------------ */
 /* Plumbing                                                             */
 
-static bool s_help(const char *a)
-{
-    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0
-           || strcmp(a, "aide") == 0 || strcmp(a, "help") == 0;
-}
-
-static int s_fail(const char *what, int rc, const mg_why_t *why)
-{
-    mg_capture_rc(rc);
-    mg_errorf("maillage : %s : %s\n", what,
-              why && why->text[0] ? why->text : mg_strerror(rc));
-    return 1;
-}
-
-static const char *s_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        mg_errorf("maillage : l'option %s attend une valeur\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int s_unknown(const char *cmd, const char *arg)
-{
-    mg_errorf("maillage : option inconnue pour « %s » : %s\n"
-              "Voir « maillage %s --help ».\n",
-              cmd, arg, cmd);
-    return 2;
-}
-
 static bool s_is(const char *arg, const char *a, const char *b)
 {
     return strcmp(arg, a) == 0 || (b && strcmp(arg, b) == 0);
@@ -106,7 +75,7 @@ static int s_open(mg_node_ctx_t *ctx, const char *dir, const char *what)
     int rc = mg_node_open(ctx, dir, &why);
     if (rc != MG_OK) {
         mg_node_close(ctx);
-        return s_fail(what, rc, &why);
+        return mg_cli_fail(what, rc, &why);
     }
     s_maybe_purge(ctx->store);
     return 0;
@@ -613,7 +582,7 @@ static int s_event_options(const char *cmd, int argc, char **argv, int first,
             continue;
         }
         if (allow_unset && strcmp(a, "--unset") == 0) {
-            const char *name = s_value(argc, argv, &i);
+            const char *name = mg_cli_value(argc, argv, &i);
             if (!name)
                 return 2;
             const char *f = NULL;
@@ -664,8 +633,8 @@ static int s_event_options(const char *cmd, int argc, char **argv, int first,
         else if (strcmp(a, "--description") == 0)
             field = "description";
         else
-            return s_unknown(cmd, a);
-        const char *v = s_value(argc, argv, &i);
+            return mg_cli_unknown(cmd, a);
+        const char *v = mg_cli_value(argc, argv, &i);
         if (!v)
             return 2;
         o->changes++;
@@ -737,7 +706,7 @@ static int s_event_options(const char *cmd, int argc, char **argv, int first,
             rc = mg_body_set_str(body, field, v);
         }
         if (rc != MG_OK) {
-            s_fail("valeur refusée", rc, &why);
+            mg_cli_fail("valeur refusée", rc, &why);
             return 1;
         }
     }
@@ -832,7 +801,7 @@ static void s_territory_summary(const mg_body_t *body, char *out, size_t size)
 static int s_event_add(int argc, char **argv, const char *dir)
 {
     for (int i = 2; i < argc; i++)
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             fputs(s_event_usage, stdout);
             return 0;
         }
@@ -855,11 +824,11 @@ static int s_event_add(int argc, char **argv, const char *dir)
         prc = 2;
     }
     if (prc == 0 && (rc = s_event_times(body, &o, &why)) != MG_OK)
-        prc = s_fail("événement refusé", rc, &why);
+        prc = mg_cli_fail("événement refusé", rc, &why);
     if (prc == 0) {
         rc = mg_node_author(&ctx, "event", rid, false, body, &why);
         if (rc != MG_OK)
-            prc = s_fail("événement refusé", rc, &why);
+            prc = mg_cli_fail("événement refusé", rc, &why);
     }
     if (prc == 0) {
         int64_t end = 0;
@@ -904,7 +873,7 @@ static int s_resolve_event(mg_node_ctx_t *ctx, const char *prefix, bool mine,
 
 static int s_event_update(int argc, char **argv, const char *dir)
 {
-    if (argc < 3 || s_help(argv[2])) {
+    if (argc < 3 || mg_cli_is_help(argv[2])) {
         fputs(s_event_usage, stdout);
         return argc < 3 ? 2 : 0;
     }
@@ -918,7 +887,7 @@ static int s_event_update(int argc, char **argv, const char *dir)
     int rc = s_resolve_event(&ctx, argv[2], true, &rec, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("event update", rc, &why);
+        return mg_cli_fail("event update", rc, &why);
     }
     mg_body_t *body = mg_body_dup(mg_record_body(rec));
     s_event_opts_t o = {0};
@@ -931,12 +900,12 @@ static int s_event_update(int argc, char **argv, const char *dir)
         prc = 2;
     }
     if (prc == 0 && (rc = s_event_times(body, &o, &why)) != MG_OK)
-        prc = s_fail("événement refusé", rc, &why);
+        prc = mg_cli_fail("événement refusé", rc, &why);
     if (prc == 0) {
         rc = mg_node_author(&ctx, "event", mg_record_rid(rec), false, body,
                             &why);
         if (rc != MG_OK)
-            prc = s_fail("événement refusé", rc, &why);
+            prc = mg_cli_fail("événement refusé", rc, &why);
         else if (o.json) {
             json_t *j = json_pack("{s:s}", "id", mg_record_rid(rec));
             s_print_json(j);
@@ -956,14 +925,14 @@ static int s_event_cancel(int argc, char **argv, const char *dir)
     const char *id = NULL, *reason = NULL;
     bool undo = false, json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage event cancel ID [--reason TEXTE] [--undo] [--json]\n\n"
                    "Annule un de vos événements : une nouvelle version signée, marquée\n"
                    "annulée, qui parvient à chaque invité ; il reste dans leurs listes,\n"
                    "signalé « ANNULÉ », et n'accepte plus de réponses. --undo le rétablit.\n");
             return 0;
         } else if (s_is(argv[i], "--reason", "--motif")) {
-            if (!(reason = s_value(argc, argv, &i)))
+            if (!(reason = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(argv[i], "--undo") == 0) {
             undo = true;
@@ -972,7 +941,7 @@ static int s_event_cancel(int argc, char **argv, const char *dir)
         } else if (!id && argv[i][0] != '-') {
             id = argv[i];
         } else {
-            return s_unknown("event cancel", argv[i]);
+            return mg_cli_unknown("event cancel", argv[i]);
         }
     }
     if (!id) {
@@ -1031,7 +1000,7 @@ static int s_event_cancel(int argc, char **argv, const char *dir)
                    mg_record_rid(rec));
         }
     } else {
-        prc = s_fail("event cancel", rc, &why);
+        prc = mg_cli_fail("event cancel", rc, &why);
     }
     mg_body_destroy(&body);
     mg_record_destroy(&rec);
@@ -1044,7 +1013,7 @@ static int s_event_rm(int argc, char **argv, const char *dir)
     const char *id = NULL;
     bool force = false, json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage event rm ID [--force] [--json]\n\n"
                    "Supprime un de vos événements du réseau (fiche supprimée signée).\n"
                    "Les invités ne le voient plus : pour les prévenir, annulez-le\n"
@@ -1058,7 +1027,7 @@ static int s_event_rm(int argc, char **argv, const char *dir)
         } else if (!id && argv[i][0] != '-') {
             id = argv[i];
         } else {
-            return s_unknown("event rm", argv[i]);
+            return mg_cli_unknown("event rm", argv[i]);
         }
     }
     if (!id) {
@@ -1096,7 +1065,7 @@ static int s_event_rm(int argc, char **argv, const char *dir)
     } else if (rc == MG_OK) {
         printf("Événement supprimé : %s\n", mg_record_rid(rec));
     } else {
-        prc = s_fail("event rm", rc, &why);
+        prc = mg_cli_fail("event rm", rc, &why);
     }
     mg_tally_destroy(&t);
     mg_record_destroy(&rec);
@@ -1224,7 +1193,7 @@ static int s_event_filter(int argc, char **argv, int *i, mg_event_query_t *q,
         slot = within;
     else
         return -1;
-    const char *v = s_value(argc, argv, i);
+    const char *v = mg_cli_value(argc, argv, i);
     if (!v)
         return 2;
     *slot = v;
@@ -1275,7 +1244,7 @@ static int s_event_list(int argc, char **argv, const char *dir)
     const char *near = NULL, *within = NULL;
     bool mine = false, json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage event list [--upcoming] [--past] [--mine]\n"
                    "                            [--near CP|LAT,LON [--within KM]]\n"
                    "                            [--territory CODE] [--service S]\n"
@@ -1300,7 +1269,7 @@ static int s_event_list(int argc, char **argv, const char *dir)
         }
         int rc = s_event_filter(argc, argv, &i, &q, &near, &within, &mine);
         if (rc < 0)
-            return s_unknown("event list", argv[i]);
+            return mg_cli_unknown("event list", argv[i]);
         if (rc)
             return rc;
     }
@@ -1332,14 +1301,14 @@ static int s_event_list(int argc, char **argv, const char *dir)
     }
     json_decref(l.array);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("event list", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("event list", rc, &why);
 }
 
 int mg_cmd_invitations(int argc, char **argv, const char *dir)
 {
     bool json = false;
     for (int i = 1; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage invitations [--json]\n\n"
                    "Les événements à venir qui invitent votre commune (code INSEE de la\n"
                    "fiche structure) ou votre département, ou tout le réseau, auxquels\n"
@@ -1350,7 +1319,7 @@ int mg_cmd_invitations(int argc, char **argv, const char *dir)
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
         } else {
-            return s_unknown("invitations", argv[i]);
+            return mg_cli_unknown("invitations", argv[i]);
         }
     }
     mg_node_ctx_t ctx;
@@ -1399,7 +1368,7 @@ int mg_cmd_invitations(int argc, char **argv, const char *dir)
     }
     json_decref(l.array);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("invitations", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("invitations", rc, &why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1604,7 +1573,7 @@ static int s_event_show(int argc, char **argv, const char *dir)
     const char *id = NULL;
     bool json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage event show ID [--json]\n\n"
                    "Un événement et ses réponses : places confirmées au regard de la\n"
                    "capacité, liste d'attente, peut-être, refus, et les commentaires.\n"
@@ -1616,7 +1585,7 @@ static int s_event_show(int argc, char **argv, const char *dir)
         } else if (!id && argv[i][0] != '-') {
             id = argv[i];
         } else {
-            return s_unknown("event show", argv[i]);
+            return mg_cli_unknown("event show", argv[i]);
         }
     }
     if (!id) {
@@ -1652,7 +1621,7 @@ static int s_event_show(int argc, char **argv, const char *dir)
     mg_tally_destroy(&t);
     mg_record_destroy(&rec);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("event show", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("event show", rc, &why);
 }
 
 static int s_event_retention(int argc, char **argv, const char *dir)
@@ -1660,7 +1629,7 @@ static int s_event_retention(int argc, char **argv, const char *dir)
     const char *days_text = NULL;
     bool json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage event retention [JOURS] [--json]\n\n"
                    "Durée pendant laquelle les événements terminés restent dans les index\n"
                    "locaux (listes, recherche, export) : %d jours par défaut. Au-delà, ils\n"
@@ -1674,7 +1643,7 @@ static int s_event_retention(int argc, char **argv, const char *dir)
         } else if (!days_text && argv[i][0] != '-') {
             days_text = argv[i];
         } else {
-            return s_unknown("event retention", argv[i]);
+            return mg_cli_unknown("event retention", argv[i]);
         }
     }
     mg_node_ctx_t ctx;
@@ -1706,12 +1675,12 @@ static int s_event_retention(int argc, char **argv, const char *dir)
         }
     }
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("event retention", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("event retention", rc, &why);
 }
 
 int mg_cmd_event(int argc, char **argv, const char *dir)
 {
-    if (argc < 2 || s_help(argv[1])) {
+    if (argc < 2 || mg_cli_is_help(argv[1])) {
         fputs(s_event_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
@@ -1754,7 +1723,7 @@ int mg_cmd_rsvp(int argc, char **argv, const char *dir)
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             printf("Usage : maillage rsvp ID --yes|--no|--maybe [--seats N] [--comment TEXTE] [--json]\n\n"
                    "Répond à un événement au nom de votre structure (réponse signée par ce\n"
                    "nœud). Une nouvelle réponse remplace la précédente ; changer de réponse\n"
@@ -1768,17 +1737,17 @@ int mg_cmd_rsvp(int argc, char **argv, const char *dir)
         } else if (s_is(a, "--maybe", "--peut-etre")) {
             answer = answer ? "" : MG_RSVP_MAYBE;
         } else if (s_is(a, "--seats", "--places")) {
-            if (!(seats_text = s_value(argc, argv, &i)))
+            if (!(seats_text = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (s_is(a, "--comment", "--commentaire")) {
-            if (!(comment = s_value(argc, argv, &i)))
+            if (!(comment = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (!id && a[0] != '-') {
             id = a;
         } else {
-            return s_unknown("rsvp", a);
+            return mg_cli_unknown("rsvp", a);
         }
     }
     if (!id || !answer || !*answer) {
@@ -1909,7 +1878,7 @@ int mg_cmd_rsvp(int argc, char **argv, const char *dir)
                        "synchronisation de votre nœud.\n");
         }
     } else {
-        prc = s_fail("réponse refusée", rc, &why);
+        prc = mg_cli_fail("réponse refusée", rc, &why);
     }
     mg_body_destroy(&body);
     mg_tally_destroy(&before);
@@ -2055,7 +2024,7 @@ static int s_note_options(const char *cmd, int argc, char **argv, int first,
             continue;
         }
         if (update && strcmp(a, "--unset") == 0) {
-            const char *name = s_value(argc, argv, &i);
+            const char *name = mg_cli_value(argc, argv, &i);
             if (!name)
                 return 2;
             if (strcmp(name, "tags") != 0 && strcmp(name, "services") != 0
@@ -2072,10 +2041,10 @@ static int s_note_options(const char *cmd, int argc, char **argv, int first,
         if (s_is(a, "--title", "--titre") || s_is(a, "--tags", "--tag")
             || s_is(a, "--services", "--service") || s_is(a, "--licence", "--license")
             || s_is(a, "--file", "--fichier") || s_is(a, "--text", "--texte")) {
-            if (!(v = s_value(argc, argv, &i)))
+            if (!(v = mg_cli_value(argc, argv, &i)))
                 return 2;
         } else {
-            return s_unknown(cmd, a);
+            return mg_cli_unknown(cmd, a);
         }
         o->changes++;
         if (s_is(a, "--title", "--titre")) {
@@ -2101,7 +2070,7 @@ static int s_note_options(const char *cmd, int argc, char **argv, int first,
             o->text = v;
         }
         if (rc != MG_OK) {
-            s_fail("valeur refusée", rc, &why);
+            mg_cli_fail("valeur refusée", rc, &why);
             return 1;
         }
     }
@@ -2140,7 +2109,7 @@ static int s_note_text_in(mg_body_t *body, const s_note_opts_t *o,
 static int s_note_add(int argc, char **argv, const char *dir)
 {
     for (int i = 2; i < argc; i++)
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             s_note_help(stdout);
             return 0;
         }
@@ -2180,7 +2149,7 @@ static int s_note_add(int argc, char **argv, const char *dir)
             printf("Note ajoutée : %s\n", rid);
         }
     } else {
-        prc = s_fail("note refusée", rc, &why);
+        prc = mg_cli_fail("note refusée", rc, &why);
     }
     mg_body_destroy(&body);
     mg_node_close(&ctx);
@@ -2209,7 +2178,7 @@ static int s_resolve_note(mg_node_ctx_t *ctx, const char *prefix, bool mine,
 static int s_note_update(int argc, char **argv, const char *dir, bool remove)
 {
     const char *cmd = remove ? "note rm" : "note update";
-    if (argc < 3 || s_help(argv[2])) {
+    if (argc < 3 || mg_cli_is_help(argv[2])) {
         s_note_help(stdout);
         return argc < 3 ? 2 : 0;
     }
@@ -2223,15 +2192,15 @@ static int s_note_update(int argc, char **argv, const char *dir, bool remove)
     int rc = s_resolve_note(&ctx, argv[2], true, &rec, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail(cmd, rc, &why);
+        return mg_cli_fail(cmd, rc, &why);
     }
     if (remove) {
         bool json = argc == 4 && strcmp(argv[3], "--json") == 0;
         if (argc > 3 && !json)
-            prc = s_unknown(cmd, argv[3]);
+            prc = mg_cli_unknown(cmd, argv[3]);
         else if ((rc = mg_node_author(&ctx, "note", mg_record_rid(rec), true,
                                       NULL, &why)) != MG_OK)
-            prc = s_fail(cmd, rc, &why);
+            prc = mg_cli_fail(cmd, rc, &why);
         else if (json) {
             json_t *j = json_pack("{s:s,s:b}", "id", mg_record_rid(rec),
                                   "supprime", 1);
@@ -2255,7 +2224,7 @@ static int s_note_update(int argc, char **argv, const char *dir, bool remove)
                 rc = mg_node_author(&ctx, "note", mg_record_rid(rec), false,
                                     body, &why);
             if (rc != MG_OK)
-                prc = s_fail("note refusée", rc, &why);
+                prc = mg_cli_fail("note refusée", rc, &why);
             else if (o.json) {
                 json_t *j = json_pack("{s:s}", "id", mg_record_rid(rec));
                 s_print_json(j);
@@ -2332,7 +2301,7 @@ static int s_note_filter(int argc, char **argv, int *i, const char **tag,
         slot = service;
     else
         return -1;
-    const char *v = s_value(argc, argv, i);
+    const char *v = mg_cli_value(argc, argv, i);
     if (!v)
         return 2;
     *slot = v;
@@ -2363,7 +2332,7 @@ static int s_note_list(int argc, char **argv, const char *dir)
     const char *tag = NULL, *author = NULL, *service = NULL;
     bool mine = false, json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage note list [--tag T] [--author A] [--service S] [--mine] [--json]\n\n"
                    "Les notes de pratiques connues du nœud, les plus récentes d'abord.\n"
                    "--author : nom de la structure (ou une partie) ou début de sa clé.\n");
@@ -2375,7 +2344,7 @@ static int s_note_list(int argc, char **argv, const char *dir)
         }
         int rc = s_note_filter(argc, argv, &i, &tag, &author, &service, &mine);
         if (rc < 0)
-            return s_unknown("note list", argv[i]);
+            return mg_cli_unknown("note list", argv[i]);
         if (rc)
             return rc;
     }
@@ -2406,7 +2375,7 @@ static int s_note_list(int argc, char **argv, const char *dir)
     }
     json_decref(l.array);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("note list", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("note list", rc, &why);
 }
 
 static int s_note_show(int argc, char **argv, const char *dir)
@@ -2414,7 +2383,7 @@ static int s_note_show(int argc, char **argv, const char *dir)
     const char *id = NULL;
     bool json = false;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage note show ID [--json]\n");
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
@@ -2422,7 +2391,7 @@ static int s_note_show(int argc, char **argv, const char *dir)
         } else if (!id && argv[i][0] != '-') {
             id = argv[i];
         } else {
-            return s_unknown("note show", argv[i]);
+            return mg_cli_unknown("note show", argv[i]);
         }
     }
     if (!id) {
@@ -2468,7 +2437,7 @@ static int s_note_show(int argc, char **argv, const char *dir)
     }
     mg_record_destroy(&rec);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("note show", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("note show", rc, &why);
 }
 
 static int s_hit(const mg_record_t *note, const char *snippet, double score,
@@ -2504,7 +2473,7 @@ static int s_note_search(int argc, char **argv, const char *dir)
     char words[2048] = "";
     size_t used = 0;
     for (int i = 2; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage note search MOTS... [--limit N] [--tag T] [--author A]\n"
                    "                                   [--service S] [--mine] [--json]\n\n"
                    "Cherche les notes qui contiennent tous ces mots (titre, texte, tags),\n"
@@ -2518,7 +2487,7 @@ static int s_note_search(int argc, char **argv, const char *dir)
             continue;
         }
         if (strcmp(argv[i], "--limit") == 0) {
-            const char *v = s_value(argc, argv, &i);
+            const char *v = mg_cli_value(argc, argv, &i);
             char *end = NULL;
             if (!v)
                 return 2;
@@ -2535,7 +2504,7 @@ static int s_note_search(int argc, char **argv, const char *dir)
         if (rc == 0)
             continue;
         if (argv[i][0] == '-' && argv[i][1] == '-')
-            return s_unknown("note search", argv[i]);
+            return mg_cli_unknown("note search", argv[i]);
         used += (size_t) snprintf(words + used, sizeof words - used, "%s%s",
                                   used ? " " : "", argv[i]);
         if (used >= sizeof words) {
@@ -2575,12 +2544,12 @@ static int s_note_search(int argc, char **argv, const char *dir)
     }
     json_decref(l.array);
     mg_node_close(&ctx);
-    return rc == MG_OK ? 0 : s_fail("note search", rc, &why);
+    return rc == MG_OK ? 0 : mg_cli_fail("note search", rc, &why);
 }
 
 int mg_cmd_note(int argc, char **argv, const char *dir)
 {
-    if (argc < 2 || s_help(argv[1])) {
+    if (argc < 2 || mg_cli_is_help(argv[1])) {
         s_note_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
@@ -2611,7 +2580,7 @@ int mg_cmd_export_ics(int argc, char **argv, const char *dir)
     const char *output = NULL, *near = NULL, *within = NULL;
     bool mine = false;
     for (int i = 1; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage export --format ics [-o FICHIER] [--upcoming] [--past]\n"
                    "                        [--mine] [--territory CODE] [--service S]\n"
                    "                        [--near CP --within KM] [--search MOTS]\n\n"
@@ -2626,13 +2595,13 @@ int mg_cmd_export_ics(int argc, char **argv, const char *dir)
             continue;
         }
         if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
-            if (!(output = s_value(argc, argv, &i)))
+            if (!(output = mg_cli_value(argc, argv, &i)))
                 return 2;
             continue;
         }
         int rc = s_event_filter(argc, argv, &i, &q, &near, &within, &mine);
         if (rc < 0)
-            return s_unknown("export", argv[i]);
+            return mg_cli_unknown("export", argv[i]);
         if (rc)
             return rc;
     }
@@ -2651,7 +2620,7 @@ int mg_cmd_export_ics(int argc, char **argv, const char *dir)
         q.mine = ctx.id.pk;
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("export", rc, &why);
+        return mg_cli_fail("export", rc, &why);
     }
     /* A temporary file renamed at the end: never a half-written file. */
     char tmp[4200] = "";
@@ -2680,7 +2649,7 @@ int mg_cmd_export_ics(int argc, char **argv, const char *dir)
     }
     mg_node_close(&ctx);
     if (rc != MG_OK)
-        return s_fail("export", rc, &why);
+        return mg_cli_fail("export", rc, &why);
     if (output)
         mg_errorf("%zu événement%s exporté%s dans %s\n", count,
                   count > 1 ? "s" : "", count > 1 ? "s" : "", output);

@@ -17,18 +17,6 @@
 #include "mg_node.h"
 #include "mg_text.h"
 
-static bool s_help(const char *a)
-{
-    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "aide") == 0;
-}
-
-static int s_fail(const char *what, int rc, const mg_why_t *why)
-{
-    fprintf(stderr, "maillage : %s : %s\n", what,
-            why && why->text[0] ? why->text : mg_strerror(rc));
-    return 1;
-}
-
 /* Whether a node daemon runs on this store: a live pid and a heartbeat
    younger than 5 s (it beats every second). */
 bool mg_node_running(mg_store_t *store, long *pid_out, int64_t *age_ms)
@@ -145,7 +133,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (s_help(a)) {
+        if (mg_cli_is_help(a)) {
             printf("Usage : maillage node [--listen ADRESSE]... [--peer INVITATION]...\n"
                    "                      [--interval MS] [--max-links N] [--advertise ADRESSE]...\n"
                    "                      [--discover] [--no-push] [--verbose]\n"
@@ -200,7 +188,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
             i++;
         } else if (strcmp(a, "--allow") == 0 && v) {
             if (s_read_allow(v, &cfg, &perr) != MG_OK)
-                return s_fail("--allow", MG_ERR_ARG, &perr);
+                return mg_cli_fail("--allow", MG_ERR_ARG, &perr);
             i++;
         } else if (strcmp(a, "--trust-coordinator") == 0 && v) {
             if (cfg.trust_count == MG_NODE_TRUST_MAX) {
@@ -208,7 +196,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
                 return 2;
             }
             if (s_parse_key(v, cfg.trust[cfg.trust_count], &perr) != MG_OK)
-                return s_fail("--trust-coordinator", MG_ERR_ARG, &perr);
+                return mg_cli_fail("--trust-coordinator", MG_ERR_ARG, &perr);
             cfg.trust_count++;
             i++;
         } else if (strcmp(a, "--http") == 0 && v) {
@@ -239,7 +227,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
     int rc = mg_node_open(&ctx, dir, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("node", rc, &why);
+        return mg_cli_fail("node", rc, &why);
     }
     long pid;
     if (mg_node_running(ctx.store, &pid, NULL)) {
@@ -252,7 +240,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
         rc = mg_peer_add_invite(ctx.store, ctx.id.pk, peers[i], false, &why);
         if (rc != MG_OK) {
             mg_node_close(&ctx);
-            return s_fail("--peer", rc, &why);
+            return mg_cli_fail("--peer", rc, &why);
         }
     }
     /* The communes table: given now (remembered, as an absolute path),
@@ -262,12 +250,12 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
         if (!realpath(communes, communes_abs)) {
             mg_why_set(&why, MG_ERR_NOT_FOUND, "fichier introuvable : %s", communes);
             mg_node_close(&ctx);
-            return s_fail("--communes", MG_ERR_NOT_FOUND, &why);
+            return mg_cli_fail("--communes", MG_ERR_NOT_FOUND, &why);
         }
         rc = mg_store_meta_set(ctx.store, "http.communes", communes_abs, &why);
         if (rc != MG_OK) {
             mg_node_close(&ctx);
-            return s_fail("--communes", rc, &why);
+            return mg_cli_fail("--communes", rc, &why);
         }
     } else if (http && mg_store_meta_get(ctx.store, "http.communes", communes_abs,
                                          sizeof communes_abs) == MG_OK
@@ -316,7 +304,7 @@ int mg_cmd_node(int argc, char **argv, const char *dir)
         if (rc != MG_OK) {
             zactor_destroy(&node);
             mg_node_close(&ctx);
-            return s_fail("--http", rc, &why);
+            return mg_cli_fail("--http", rc, &why);
         }
         printf("Tableau de bord : %s\n", mg_http_url(dashboard));
         fflush(stdout);
@@ -345,7 +333,7 @@ int mg_cmd_invite(int argc, char **argv, const char *dir)
     const char *eps[MG_ENDPOINTS_MAX];
     size_t neps = 0;
     for (int i = 1; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage invite [--endpoint tcp://ADRESSE:PORT]...\n\n"
                    "Affiche la ligne d'invitation de ce nœud (sa clé publique et ses adresses),\n"
                    "à donner à une structure voisine : elle la colle dans « maillage peer add ».\n"
@@ -364,7 +352,7 @@ int mg_cmd_invite(int argc, char **argv, const char *dir)
     int rc = mg_node_open(&ctx, dir, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("invite", rc, &why);
+        return mg_cli_fail("invite", rc, &why);
     }
     mg_record_t *profile = NULL;
     const char *const *peps = NULL;
@@ -492,12 +480,12 @@ int mg_cmd_peer(int argc, char **argv, const char *dir)
         "  maillage peer add INVITATION     ajoute un pair (ligne de « maillage invite »)\n"
         "  maillage peer list [--json]      liste les pairs, leur état et leur dernière synchro\n"
         "  maillage peer rm CLÉ|ADRESSE     retire un pair (début de clé d'au moins 4 caractères)\n";
-    if (argc < 2 || s_help(argv[1])) {
+    if (argc < 2 || mg_cli_is_help(argv[1])) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    if (argc > 2 && s_help(argv[2])) {
+    if (argc > 2 && mg_cli_is_help(argv[2])) {
         fputs(usage, stdout);
         return 0;
     }
@@ -507,25 +495,25 @@ int mg_cmd_peer(int argc, char **argv, const char *dir)
     int rc = mg_node_open(&ctx, dir, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("peer", rc, &why);
+        return mg_cli_fail("peer", rc, &why);
     }
     int out = 0;
     if (strcmp(sub, "add") == 0 && argc == 3) {
         rc = mg_peer_add_invite(ctx.store, ctx.id.pk, argv[2], false, &why);
         if (rc != MG_OK)
-            out = s_fail("peer add", rc, &why);
+            out = mg_cli_fail("peer add", rc, &why);
     } else if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0) {
         bool json = argc > 2 && strcmp(argv[2], "--json") == 0;
         if (!json)
             printf("Pairs :\n");
         rc = mg_print_peers(ctx.store, json);
         if (rc != MG_OK)
-            out = s_fail("peer list", rc, &why);
+            out = mg_cli_fail("peer list", rc, &why);
     } else if ((strcmp(sub, "rm") == 0 || strcmp(sub, "remove") == 0) && argc == 3) {
         int removed = 0;
         rc = mg_store_peer_rm(ctx.store, argv[2], &removed, &why);
         if (rc != MG_OK)
-            out = s_fail("peer rm", rc, &why);
+            out = mg_cli_fail("peer rm", rc, &why);
         else if (removed == 0) {
             fprintf(stderr, "maillage : aucun pair ne correspond à « %s » (voir maillage peer list)\n", argv[2]);
             out = 1;
@@ -581,12 +569,12 @@ int mg_cmd_endorse(int argc, char **argv, const char *dir)
         "recommandation avec --revoke). Les nœuds lancés avec\n"
         "« maillage node --trust-coordinator VOTRE-CLÉ » ne gardent que les offres,\n"
         "événements et notes des structures que vous recommandez.\n";
-    if (argc < 2 || s_help(argv[1])) {
+    if (argc < 2 || mg_cli_is_help(argv[1])) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     for (int i = 2; i < argc; i++)
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             fputs(usage, stdout);
             return 0;
         }
@@ -596,7 +584,7 @@ int mg_cmd_endorse(int argc, char **argv, const char *dir)
     int rc = mg_node_open(&ctx, dir, &why);
     if (rc != MG_OK) {
         mg_node_close(&ctx);
-        return s_fail("endorse", rc, &why);
+        return mg_cli_fail("endorse", rc, &why);
     }
     int out = 0;
     if (strcmp(argv[1], "list") == 0) {
@@ -613,7 +601,7 @@ int mg_cmd_endorse(int argc, char **argv, const char *dir)
             printf("  aucune\n");
         }
         if (rc != MG_OK)
-            out = s_fail("endorse list", rc, &why);
+            out = mg_cli_fail("endorse list", rc, &why);
         mg_node_close(&ctx);
         return out;
     }
@@ -644,7 +632,7 @@ int mg_cmd_endorse(int argc, char **argv, const char *dir)
             printf("%s : %.12s\n", revoke ? "Recommandation retirée" : "Structure recommandée", hex);
     }
     if (rc != MG_OK)
-        out = s_fail("endorse", rc, &why);
+        out = mg_cli_fail("endorse", rc, &why);
     mg_node_close(&ctx);
     return out;
 }
@@ -672,7 +660,7 @@ static int s_demo_stats(zactor_t *a, size_t *records, char fp[33])
 int mg_cmd_demo(int argc, char **argv, const char *data_file)
 {
     for (int i = 1; i < argc; i++) {
-        if (s_help(argv[i])) {
+        if (mg_cli_is_help(argv[i])) {
             printf("Usage : maillage demo\n\n"
                    "Une minute pour comprendre : trois nœuds dans un dossier temporaire, chacun\n"
                    "avec un tiers des lieux de Charente, reliés en ligne (A — B — C). On les voit\n"

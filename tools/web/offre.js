@@ -112,6 +112,13 @@
 
     /* The live readability check: the eight questions, answered or not
        (POST /api/check: {valid, error, questions: [{question, ok, hint}]}). */
+    /* The check's hints are shared with the command line and name its
+       options in parentheses, "(--telephone, --courriels)": meaningless in
+       a form, so they are left out here (the fields carry the labels). */
+    function withoutOptions(text) {
+        return text ? text.replace(/ ?\(--[^()]*(\([^()]*\)[^()]*)*\)/g, '') : text;
+    }
+
     function renderCheck(box, result) {
         clear(box);
         const questions = result.questions || [];
@@ -122,7 +129,7 @@
         const ul = el('ul', {class: 'questions'});
         for (const q of questions) {
             const yes = ok(q);
-            const why = q.hint || (yes ? q.conseil : q.manque);
+            const why = withoutOptions(q.hint || (yes ? q.conseil : q.manque));
             ul.appendChild(el('li', {class: yes ? 'oui' : 'non'},
                               el('span', {class: 'pastille', 'aria-hidden': 'true'},
                                  yes ? '✓' : '✗'),
