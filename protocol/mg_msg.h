@@ -6,6 +6,8 @@
         HELLO    = [1, version, key: bin 32, endpoints: [str], name: str]
         RECON_Q  = [2, payload: bin]        ; initiator -> responder
         RECON_A  = [3, payload: bin]        ; responder -> initiator
+                   (payload: a reconciliation message, mg_recon.h; it
+                   carries its own version and session id)
         RECORDS  = [4, [record: bin]]       ; signed records, as received
         WANT     = [5, [vid: bin 32]]       ; please send these versions
 
@@ -22,7 +24,9 @@
 #include "mg_error.h"
 #include "mg_record.h"
 
-#define MG_PROTOCOL_VERSION 1
+/* The link protocol version a HELLO announces. 2: reconciliation
+   messages of version 2 (session ids, short salted hashes, bitmaps). */
+#define MG_PROTOCOL_VERSION 2
 
 /* Largest message a node sends or accepts (set as ZMQ_MAXMSGSIZE). A
    RECORDS batch is cut at MG_BATCH_BYTES, so 16 maximal records (64 KiB)

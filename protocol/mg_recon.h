@@ -10,17 +10,23 @@
     its whole set; the responder answers each range it is sent: the same
     fingerprint means "in sync" (nothing more to say about that range), a
     different one makes the receiver split its own range into 16 sub-range
-    fingerprints, or, when it holds few items there, send the ids. Peers in
-    sync exchange one fingerprint (24 bytes, then a 2-byte empty reply); d
-    differences among n items cost O(d log n) bytes and O(log n) round
-    trips. At the end the initiator knows the ids it has that the peer
-    lacks ("have": it pushes those records) and the ids the peer has that
-    it lacks ("need": it pulls those). See docs/reconciliation.md for the
+    fingerprints (short, salted by the session), or, when it holds few
+    items there, list them: the initiator as 4-byte salted short ids, which
+    the responder answers with the full ids the initiator lacks and a
+    bitmap of the listed ones it lacks itself; the responder as full ids.
+    Every answer also carries the responder's full-set fingerprint, so
+    that the initiator checks its result at the end (mg_recon_verified).
+    Peers in sync exchange one fingerprint (33 bytes, then a 29-byte
+    reply); d differences among n items cost O(d log n) bytes and
+    O(log n) round trips. At the end the initiator knows the ids it has
+    that the peer lacks ("have": it pushes those records) and the ids the
+    peer has that it lacks ("need": it pulls those). See docs/reconciliation.md for the
     algorithm, the exact message grammar and the measured costs.
 
     Sessions keep no index across messages, only what the peer sends
-    (bounds): the set may change between messages; the session then
-    reconciles whatever the set holds when each message is processed.
+    (bounds) and the session id: the set may change between messages; the
+    session then reconciles whatever the set holds when each message is
+    processed.
 
     protocol/ is pure code: messages are byte buffers, the node moves them.
 */
@@ -33,32 +39,41 @@
 
 #include "mg_error.h"
 
-/* The version carried first in every message. */
-#define MG_RECON_VERSION 1
+/* The version carried first in every message (2: session ids, short
+   salted fingerprints and ids, answers with bitmaps). */
+#define MG_RECON_VERSION 2
 /* Bytes of an item id (BLAKE2b-256 of a record version). */
 #define MG_RECON_ID_BYTES 32
-/* Bytes of a range fingerprint (BLAKE2b-128, see mg_itemset_fingerprint). */
+/* Bytes of a full range fingerprint (BLAKE2b-128, see
+   mg_itemset_fingerprint): the opening range and continuation ranges. */
 #define MG_RECON_FP_BYTES 16
+/* Bytes of a short fingerprint (sub-ranges of a split) and of a short id
+   (an initiator's list): SipHash-2-4 keyed by the session, low 32 bits.
+   docs/reconciliation.md §3.2 gives the collision argument. */
+#define MG_RECON_SHORT_BYTES 4
 /* A range whose fingerprints differ is split into this many sub-ranges of
    (nearly) equal item counts. docs/reconciliation.md §5 gives the cost
    model behind 16 and behind MG_RECON_SPLIT_MIN. */
 #define MG_RECON_BRANCH 16
-/* A differing range holding at least this many of the splitter's items is
-   split; below it the splitter sends its ids instead. */
+/* A differing range holding at least this many of the responder's items
+   is split by the responder; below it the responder sends its full ids. */
 #define MG_RECON_SPLIT_MIN 16
+/* The same for the initiator, whose list costs 4 bytes an item instead of
+   32: it lists up to 63 items (at most 252 bytes, less than a split). */
+#define MG_RECON_INIT_SPLIT_MIN 64
 /* Bounds on the size of one message. A sender never exceeds its own
    frame limit; every receiver accepts up to MG_RECON_FRAME_MAX. The
    minimum leaves room for the largest unsplittable chunk a sender may
-   have to emit (a skip plus 16 sub-ranges: 45 + 16 * 62 = 1037 bytes)
-   plus the closing continuation range (73 bytes); the maximum bounds
-   what one message can make msgpack-c allocate (about 24 bytes per
-   msgpack value, so at most 6 MiB transiently). */
+   have to emit (a skip plus 16 sub-ranges: 45 + 16 * 49 = 829 bytes)
+   plus the closing continuation range and header (100 bytes); the
+   maximum bounds what one message can make msgpack-c allocate (about 24
+   bytes per msgpack value, so at most 6 MiB transiently). */
 #define MG_RECON_FRAME_MIN 2048
 #define MG_RECON_FRAME_DEFAULT 60000
 #define MG_RECON_FRAME_MAX 262144
-/* Most ids in one IdList: as many 34-byte encoded ids as fit in the
-   largest message. */
-#define MG_RECON_IDS_MAX (MG_RECON_FRAME_MAX / 34)
+/* Most short ids a list may hold, and so most bits of an answer's bitmap:
+   as many 4-byte ids as fit in the largest message. */
+#define MG_RECON_SHORT_IDS_MAX (MG_RECON_FRAME_MAX / MG_RECON_SHORT_BYTES)
 
 /* One element of a reconciled set. Ordered by bucket, then id bytewise. */
 typedef struct {
@@ -147,7 +162,7 @@ int mg_itemset_prepare(mg_itemset_t *self);
    time (the next session starts over). Callers SHOULD also bound the
    number of round trips of one session (a hostile responder can keep a
    session going by always answering with new differences): a bootstrap
-   of n items with frame limit F takes about 34 * n / F round trips, a
+   of n items with frame limit F takes about 32 * n / F round trips, a
    session between nodes nearly in sync about log16(n) + 2. */
 typedef struct mg_recon_t mg_recon_t;
 
@@ -164,10 +179,22 @@ typedef struct {
 /* Creates a session over `set`, which must outlive the session and may
    change between messages. `frame_limit` is the largest message this
    side will produce, in bytes: 0 for MG_RECON_FRAME_DEFAULT, otherwise
-   within [MG_RECON_FRAME_MIN, MG_RECON_FRAME_MAX]. Caller owns the
-   result. Returns NULL on a bad argument or when memory fails. */
+   within [MG_RECON_FRAME_MIN, MG_RECON_FRAME_MAX]. An initiator draws a
+   random 64-bit session id (libsodium randombytes), which every message
+   carries: it keys the short hashes and lets the initiator refuse a late
+   answer to an abandoned session. A responder takes the session id of
+   each message it answers. Caller owns the result. Returns NULL on a bad
+   argument or when memory fails. */
 mg_recon_t *mg_recon_new(const mg_itemset_t *set, bool initiator,
                          size_t frame_limit);
+
+/* Initiator, before mg_recon_initiate: replaces the random session id
+   (for test vectors). Returns MG_OK or MG_ERR_ARG. */
+int mg_recon_set_session(mg_recon_t *self, uint64_t session);
+
+/* The session id: the initiator's own, or the last one a responder
+   answered (0 for NULL). */
+uint64_t mg_recon_session(const mg_recon_t *self);
 
 /* Destroys a session and nulls the caller's pointer; safe on NULL. */
 void mg_recon_destroy(mg_recon_t **self_p);
@@ -183,9 +210,11 @@ int mg_recon_initiate(mg_recon_t *self, uint8_t **out, size_t *out_len);
    mg_recon_have and mg_recon_need then hold the complete result.
    Never asserts on the input: returns MG_OK, MG_ERR_TOO_LARGE (more than
    MG_RECON_FRAME_MAX bytes), MG_ERR_MALFORMED (not a well-formed
-   message of a supported version), both with `why` filled (it may be
-   NULL) and the session unchanged, so the caller can drop the message or
-   the session; MG_ERR_ARG (wrong call order, e.g. an initiator that has
+   message of a supported version, or a payload the sender's role may
+   not use), MG_ERR_STALE (initiator: a well-formed answer carrying
+   another session id, e.g. a late answer to a session given up), all
+   with `why` filled (it may be NULL) and the session unchanged, so the
+   caller can drop the message or the session; MG_ERR_ARG (wrong call order, e.g. an initiator that has
    not initiated or is done) or MG_ERR_NOMEM (the session is then
    unusable). The work is O(in_len * log n + n log n) at most; a
    responder stops reading once its reply is full. */
@@ -195,6 +224,15 @@ int mg_recon_process(mg_recon_t *self, const uint8_t *in, size_t in_len,
 /* True once an initiator's session is done. Always false for a
    responder, which cannot know whether the initiator will write again. */
 bool mg_recon_done(const mg_recon_t *self);
+
+/* Initiator, once done: true when the end-of-session check held, i.e.
+   the initiator's set with `have` removed and `need` added has the full
+   fingerprint the responder sent for its whole set in its last answer.
+   False means the session missed a difference (a short hash collided,
+   docs/reconciliation.md §3.2) or a set changed during the session: the
+   caller SHOULD start another session (new session id, new short
+   hashes). False for a responder or a session not done. */
+bool mg_recon_verified(const mg_recon_t *self);
 
 /* Initiator: the ids found so far that this side holds and the peer
    lacks (have) and that the peer holds and this side lacks (need), as

@@ -1,13 +1,14 @@
 /*  mg_store.c - the node's SQLite store.
 
-    Layout (schema version 2, see s_migrations):
+    Layout (schema version 3, see s_migrations):
       record      every record's exact signed bytes, keyed by (author, rid),
                   with the envelope fields copied out for queries and a
                   store-wide change number `seq`;
       offer_idx   one row per live offer: the fields we filter and sort on,
                   with folded (case- and accent-insensitive) keys;
       offer_term  one row per folded item of an offer's multi-valued fields
-                  (services, publics_specifiquement_adresses);
+                  (services, publics_specifiquement_adresses), keyed for
+                  the search: (field code, value_fold, author, rid);
       event_idx, event_territory, event_term, event_partner, event_fts,
       rsvp_idx, note_idx, note_term, note_fts
                   the indexes of events, replies and notes
@@ -51,6 +52,22 @@
    slow SD card while still giving a person a prompt answer. */
 #define S_BUSY_TIMEOUT_MS 5000
 
+/* SQLite's page cache, in KiB: a ceiling, allocated only as pages are
+   read. Reads (listings, serving a peer's WANTs, the daemon's start, which
+   scans every record once) gain little from a large cache: the OS keeps
+   the file's pages anyway, and a scan of 100,000 records through a 32 MiB
+   cache left the daemon holding 32 MiB it never read again. Bulk writes
+   (a new node receiving the national picture, 100,000 records, or an
+   import) touch the random-keyed indexes (vid, (author, rid)) all over:
+   with a 2 MiB cache every batch re-read the same index pages, and
+   100,000 offers applied at 6,000/s; 32 MiB holds the indexes of that many
+   records. So a connection starts small, grows for bulk writes (an
+   explicit transaction, a batch of S_BULK_MIN records or more) and
+   shrinks again with mg_store_release_memory. */
+#define S_CACHE_KIB 4096
+#define S_CACHE_BULK_KIB 32768
+#define S_BULK_MIN 64
+
 /* "MGLG": marks the file as a maillage store, so that opening some other
    SQLite database by mistake is refused instead of migrated. */
 #define S_APPLICATION_ID 0x4D474C47
@@ -59,9 +76,14 @@
    enough for one line. One more row is fetched to know there are more. */
 #define S_AMBIGUOUS_SHOWN 5
 
-/* The multi-valued offer fields that get one offer_term row per item. */
+/* The multi-valued offer fields that get one offer_term row per item,
+   and their codes in offer_term.field (schema 3). */
 #define S_FIELD_SERVICES "services"
 #define S_FIELD_PUBLICS "publics_specifiquement_adresses"
+#define S_TERM_SERVICES 1
+#define S_TERM_PUBLICS 2
+#define S_STR_(x) #x
+#define S_STR(x) S_STR_(x)
 
 /* Migration i takes a file from user_version i to i + 1. Append only:
    a released migration is never edited, a later one fixes it. */
@@ -241,6 +263,33 @@ static const char *const s_migrations[] = {
        100,000 records, 4 s during a sync. A covering index makes it a
        scan of small keys. */
     "CREATE INDEX record_kind_author_deleted ON record (kind, author, deleted);",
+    /* 3: a new node receiving 100,000 offers spent a third of each
+       offer's indexing in offer_term: every service and public was a row
+       in a table keyed (author, rid, field, value_fold), its own index
+       (field, value_fold) and a foreign-key lookup, 480 bytes an offer
+       spread over two B-trees larger than the page cache. Now one B-tree
+       keyed for the search, (field, value_fold, author, rid), with the
+       field as a small code (S_TERM_*); the rows of a replaced offer are
+       found from its stored body, and "names no specific public" is a
+       column of offer_idx. Terms are derived data, written by this file
+       in the record's transaction: no foreign key. */
+    "CREATE TABLE offer_term_v3 ("
+    "    field      INTEGER NOT NULL,"
+    "    value_fold TEXT NOT NULL,"
+    "    author     BLOB NOT NULL,"
+    "    rid        TEXT NOT NULL,"
+    "    PRIMARY KEY (field, value_fold, author, rid)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO offer_term_v3 (field, value_fold, author, rid)"
+    "    SELECT CASE field WHEN 'services' THEN 1 ELSE 2 END, value_fold,"
+    "           author, rid FROM offer_term"
+    "    WHERE field IN ('services', 'publics_specifiquement_adresses');"
+    "ALTER TABLE offer_idx ADD COLUMN publics INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE offer_idx SET publics = 1 WHERE EXISTS (SELECT 1 FROM offer_term t"
+    "    WHERE t.author = offer_idx.author AND t.rid = offer_idx.rid"
+    "    AND t.field = 'publics_specifiquement_adresses');"
+    "DROP TABLE offer_term;"
+    "ALTER TABLE offer_term_v3 RENAME TO offer_term;",
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 
@@ -263,15 +312,17 @@ static const char *const s_stmt_sql[S_STMT_COUNT] = {
         "deleted = excluded.deleted, raw = excluded.raw, seq = excluded.seq, "
         "vid = excluded.vid, bucket = excluded.bucket",
     [S_DELETE_TERMS] =
-        "DELETE FROM offer_term WHERE author = ?1 AND rid = ?2",
+        "DELETE FROM offer_term WHERE field = ?1 AND value_fold = ?2 "
+        "AND author = ?3 AND rid = ?4",
     [S_DELETE_OFFER] =
         "DELETE FROM offer_idx WHERE author = ?1 AND rid = ?2",
     [S_INSERT_OFFER] =
         "INSERT INTO offer_idx (author, rid, nom, nom_fold, commune, "
         "commune_fold, code_postal, code_insee, departement, latitude, "
-        "longitude) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "longitude, publics) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [S_INSERT_TERM] =
-        "INSERT OR IGNORE INTO offer_term (author, rid, field, value_fold) "
+        "INSERT OR IGNORE INTO offer_term (field, value_fold, author, rid) "
         "VALUES (?1, ?2, ?3, ?4)",
     [S_GET_RAW] =
         "SELECT raw FROM record WHERE author = ?1 AND rid = ?2",
@@ -527,6 +578,55 @@ int mg_store_fold(const char *text, char **out)
     return MG_OK;
 }
 
+/* The folded form of an enumeration label, from the connection's cache
+   (mg_store_int.h) or folded and remembered. *out belongs to the cache:
+   valid until the next call. Same results as mg_store_fold. */
+static int s_fold_label(mg_store_t *self, const char *text, const char **out)
+{
+    *out = NULL;
+    size_t len = strlen(text);
+    if (len > MG_STORE_FOLD_TEXT_MAX) {
+        /* Not a label: fold it into the one slot kept for long text. */
+        mg_store_fold_t *slot = &self->folds[0];
+        char *folded = NULL;
+        int rc = mg_store_fold(text, &folded);
+        if (rc != MG_OK)
+            return rc;
+        free(slot->text);
+        free(slot->folded);
+        slot->text = NULL;
+        slot->folded = folded;
+        *out = folded;
+        return MG_OK;
+    }
+    /* FNV-1a: short strings, no adversary gains anything from collisions
+       but a fold. Slot 0 is left to long text. */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t) text[i]) * 16777619u;
+    mg_store_fold_t *slot = &self->folds[1 + h % (MG_STORE_FOLDS - 1)];
+    if (slot->text && strcmp(slot->text, text) == 0) {
+        *out = slot->folded;
+        return MG_OK;
+    }
+    char *folded = NULL;
+    int rc = mg_store_fold(text, &folded);
+    if (rc != MG_OK)
+        return rc;
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        free(folded);
+        return MG_ERR_NOMEM;
+    }
+    memcpy(copy, text, len + 1);
+    free(slot->text);
+    free(slot->folded);
+    slot->text = copy;
+    slot->folded = folded;
+    *out = folded;
+    return MG_OK;
+}
+
 /* Folds a user's query value, explaining a failure. */
 static int s_fold_query(const char *what, const char *text, char **out,
                         mg_why_t *why)
@@ -681,21 +781,18 @@ int mg_store_open(const char *path, mg_store_t **out, mg_why_t *why)
        temp_store in memory keeps each apply's savepoint journal off disk:
        inside an import's transaction it was written to a temp file page
        by page, which made a 20,000-record import 3x slower.
-       Bulk writes (a new node receiving the national picture, 100,000
-       records) touch the random-keyed vid indexes all over: with
-       SQLite's defaults (2 MiB cache, checkpoint every 1,000 pages) every
-       batch re-read and re-checkpointed the same index pages, and 100,000
-       offers applied at 6,000/s. A 32 MiB cache holds the indexes of
-       that many records, and checkpointing every 8,000 pages (32 MiB of
-       WAL) writes a page once for several batches: 15,000/s. The cache is
-       a ceiling, allocated only as pages are read; journal_size_limit
-       gives the WAL's disk space back after a burst. */
-    rc = s_exec(self,
-                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; "
-                "PRAGMA wal_autocheckpoint = 8000; "
-                "PRAGMA journal_size_limit = 67108864",
-                why, "réglage de la connexion");
+       The cache: S_CACHE_KIB above. Checkpointing every 8,000 pages
+       (32 MiB of WAL) rather than SQLite's 1,000 writes an index page
+       once for several batches of a bulk write; journal_size_limit gives
+       the WAL's disk space back after a burst. */
+    char pragmas[300];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -%d; "
+             "PRAGMA wal_autocheckpoint = 8000; "
+             "PRAGMA journal_size_limit = 67108864",
+             S_CACHE_KIB);
+    rc = s_exec(self, pragmas, why, "réglage de la connexion");
     if (rc != MG_OK)
         goto fail;
     rc = s_migrate(self, path, why);
@@ -716,6 +813,10 @@ void mg_store_destroy(mg_store_t **self_p)
     mg_store_t *self = *self_p;
     for (int i = 0; i < S_STMT_COUNT; i++)
         sqlite3_finalize(self->stmts[i]);
+    for (int i = 0; i < MG_STORE_FOLDS; i++) {
+        free(self->folds[i].text);
+        free(self->folds[i].folded);
+    }
     /* Every other statement is finalized where it is prepared, so close
        succeeds; close_v2 would hide a leak by deferring it. */
     if (self->db && sqlite3_close(self->db) != SQLITE_OK)
@@ -732,6 +833,31 @@ struct sqlite3 *mg_store_db(mg_store_t *self)
 /* ------------------------------------------------------------------ */
 /* Transactions                                                         */
 
+/* Raises the page cache for a bulk write (S_CACHE_BULK_KIB). A failure only
+   costs speed, so it is not reported. */
+static void s_bulk_cache(mg_store_t *self)
+{
+    if (self->bulk_cache)
+        return;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", S_CACHE_BULK_KIB);
+    if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+        self->bulk_cache = true;
+}
+
+void mg_store_release_memory(mg_store_t *self)
+{
+    if (!self || !self->db)
+        return;
+    if (self->bulk_cache) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", S_CACHE_KIB);
+        if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+            self->bulk_cache = false;
+    }
+    sqlite3_db_release_memory(self->db);
+}
+
 int mg_store_begin(mg_store_t *self, mg_why_t *why)
 {
     mg_why_clear(why);
@@ -740,6 +866,7 @@ int mg_store_begin(mg_store_t *self, mg_why_t *why)
     if (!sqlite3_get_autocommit(self->db))
         return mg_why_set(why, MG_ERR_ARG,
                           "une transaction est déjà ouverte");
+    s_bulk_cache(self);
     return s_exec(self, "BEGIN IMMEDIATE", why, "début de transaction");
 }
 
@@ -847,24 +974,147 @@ static int s_record_wins(mg_store_t *self, const mg_record_t *record,
     return result;
 }
 
-/* Removes the index rows of (author, rid); terms first, since they
-   reference the offer row. */
+/* Calls `fn` with the code and folded form of each distinct non-empty
+   item of the offer fields that get offer_term rows. Stops at the first
+   non-MG_OK result and returns it. */
+typedef int (s_term_fn)(mg_store_t *self, int code, const char *folded,
+                        const uint8_t *author, const char *rid,
+                        mg_why_t *why);
+
+static int s_each_term(mg_store_t *self, const mg_body_t *body,
+                       const uint8_t *author, const char *rid, s_term_fn *fn,
+                       size_t *publics, mg_why_t *why)
+{
+    static const struct {
+        const char *field;
+        int code;
+    } fields[] = {{S_FIELD_SERVICES, S_TERM_SERVICES},
+                  {S_FIELD_PUBLICS, S_TERM_PUBLICS}};
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        const char *const *items = NULL;
+        size_t count = mg_body_list(body, fields[f].field, &items);
+        for (size_t i = 0; i < count; i++) {
+            const char *folded = NULL;
+            int rc = s_fold_label(self, items[i], &folded);
+            if (rc == MG_ERR_NOMEM)
+                return mg_why_set(why, rc, "%s", mg_strerror(rc));
+            /* Stored strings were checked as UTF-8 on decode; one that
+               still does not fold is simply not searchable. */
+            if (rc != MG_OK || !*folded)
+                continue;
+            if (publics && fields[f].code == S_TERM_PUBLICS)
+                (*publics)++;
+            rc = fn(self, fields[f].code, folded, author, rid, why);
+            if (rc != MG_OK)
+                return rc;
+        }
+    }
+    return MG_OK;
+}
+
+/* Runs cached statement `id` on one offer_term key. The folded text
+   belongs to the fold cache, valid until the next fold, after this. */
+static int s_term_step(mg_store_t *self, s_stmt_id_t id, int code,
+                       const char *folded, const uint8_t *author,
+                       const char *rid, mg_why_t *why)
+{
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, id, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_int(stmt, 1, code);
+    sqlite3_bind_text(stmt, 2, folded, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, 3, author, MG_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, rid, -1, SQLITE_STATIC);
+    return s_step_done(self, stmt, why, "mise à jour de l'index");
+}
+
+static int s_term_insert(mg_store_t *self, int code, const char *folded,
+                         const uint8_t *author, const char *rid,
+                         mg_why_t *why)
+{
+    return s_term_step(self, S_INSERT_TERM, code, folded, author, rid, why);
+}
+
+static int s_term_delete(mg_store_t *self, int code, const char *folded,
+                         const uint8_t *author, const char *rid,
+                         mg_why_t *why)
+{
+    return s_term_step(self, S_DELETE_TERMS, code, folded, author, rid, why);
+}
+
+/* Removes the offer_term rows of the stored version of (author, rid).
+   offer_term is keyed for the search, not by (author, rid): the rows are
+   found from the stored body, folded as when they were written. A body
+   that no longer decodes (a damaged file) falls back to a scan. */
+static int s_terms_remove(mg_store_t *self, const uint8_t *author,
+                          const char *rid, mg_why_t *why)
+{
+    sqlite3_stmt *stmt;
+    int rc = s_stmt(self, S_GET_RAW, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    mg_record_t *old = NULL;
+    bool decoded = false;
+    if (rc == SQLITE_ROW) {
+        const void *raw = sqlite3_column_blob(stmt, 0);
+        int len = sqlite3_column_bytes(stmt, 0);
+        decoded = raw && len > 0
+                  && mg_record_decode_trusted(raw, (size_t) len, &old, NULL)
+                         == MG_OK;
+        rc = MG_OK;
+    } else if (rc == SQLITE_DONE) {
+        s_stmt_done(stmt);
+        return MG_OK; /* nothing stored: no rows */
+    } else {
+        rc = s_db_fail(self, rc, why, "lecture d'une fiche");
+    }
+    s_stmt_done(stmt);
+    if (rc != MG_OK)
+        return rc;
+    if (!decoded) {
+        sqlite3_stmt *scan = NULL;
+        int src = sqlite3_prepare_v2(self->db,
+                                     "DELETE FROM offer_term WHERE "
+                                     "author = ?1 AND rid = ?2",
+                                     -1, &scan, NULL);
+        if (src != SQLITE_OK)
+            return s_db_fail(self, src, why, "mise à jour de l'index");
+        sqlite3_bind_blob(scan, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(scan, 2, rid, -1, SQLITE_STATIC);
+        src = sqlite3_step(scan);
+        rc = src == SQLITE_DONE
+                 ? MG_OK
+                 : s_db_fail(self, src, why, "mise à jour de l'index");
+        sqlite3_finalize(scan);
+        return rc;
+    }
+    if (strcmp(mg_record_kind(old), "offer") == 0 && !mg_record_deleted(old)
+        && mg_record_body(old))
+        rc = s_each_term(self, mg_record_body(old), author, rid,
+                         s_term_delete, NULL, why);
+    mg_record_destroy(&old);
+    return rc;
+}
+
+/* Removes the index rows of the stored version of (author, rid). Runs
+   before the record row is replaced: the terms are found from it. */
 static int s_index_remove(mg_store_t *self, const uint8_t *author,
                           const char *rid, mg_why_t *why)
 {
-    static const s_stmt_id_t ids[] = {S_DELETE_TERMS, S_DELETE_OFFER};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        sqlite3_stmt *stmt;
-        int rc = s_stmt(self, ids[i], &stmt, why);
-        if (rc != MG_OK)
-            return rc;
-        sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
-        rc = s_step_done(self, stmt, why, "mise à jour de l'index");
-        if (rc != MG_OK)
-            return rc;
-    }
-    return MG_OK;
+    int rc = s_terms_remove(self, author, rid, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_stmt *stmt;
+    rc = s_stmt(self, S_DELETE_OFFER, &stmt, why);
+    if (rc != MG_OK)
+        return rc;
+    sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
+    return s_step_done(self, stmt, why, "mise à jour de l'index");
 }
 
 /* Binds a body string (NULL when absent) and, when fold_col > 0, its
@@ -894,39 +1144,6 @@ static int s_bind_str(sqlite3_stmt *stmt, int col, int fold_col,
     return MG_OK;
 }
 
-/* Adds one offer_term row per distinct folded item of `field`. */
-static int s_index_terms(mg_store_t *self, const uint8_t *author,
-                         const char *rid, const mg_body_t *body,
-                         const char *field, mg_why_t *why)
-{
-    const char *const *items = NULL;
-    size_t count = mg_body_list(body, field, &items);
-    for (size_t i = 0; i < count; i++) {
-        char *folded = NULL;
-        int rc = mg_store_fold(items[i], &folded);
-        if (rc == MG_ERR_NOMEM)
-            return mg_why_set(why, rc, "%s", mg_strerror(rc));
-        if (rc != MG_OK || !*folded) {
-            free(folded);
-            continue;
-        }
-        sqlite3_stmt *stmt;
-        rc = s_stmt(self, S_INSERT_TERM, &stmt, why);
-        if (rc != MG_OK) {
-            free(folded);
-            return rc;
-        }
-        sqlite3_bind_blob(stmt, 1, author, MG_KEY_BYTES, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, rid, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 3, field, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 4, folded, -1, free);
-        rc = s_step_done(self, stmt, why, "mise à jour de l'index");
-        if (rc != MG_OK)
-            return rc;
-    }
-    return MG_OK;
-}
-
 /* Writes the index rows of a live offer. */
 static int s_index_offer(mg_store_t *self, const mg_record_t *record,
                          mg_why_t *why)
@@ -937,8 +1154,15 @@ static int s_index_offer(mg_store_t *self, const mg_record_t *record,
     if (!body)
         return MG_OK;
 
+    /* The terms first (nothing references them): the offer row records
+       whether any public was named. */
+    size_t publics = 0;
+    int rc = s_each_term(self, body, author, rid, s_term_insert, &publics,
+                         why);
+    if (rc != MG_OK)
+        return rc;
     sqlite3_stmt *stmt;
-    int rc = s_stmt(self, S_INSERT_OFFER, &stmt, why);
+    rc = s_stmt(self, S_INSERT_OFFER, &stmt, why);
     if (rc != MG_OK)
         return rc;
     const char *code_insee = mg_body_str(body, "code_insee");
@@ -969,14 +1193,8 @@ static int s_index_offer(mg_store_t *self, const mg_record_t *record,
         sqlite3_bind_double(stmt, 11, lon);
     else
         sqlite3_bind_null(stmt, 11);
-    rc = s_step_done(self, stmt, why, "mise à jour de l'index");
-    if (rc != MG_OK)
-        return rc;
-
-    rc = s_index_terms(self, author, rid, body, S_FIELD_SERVICES, why);
-    if (rc != MG_OK)
-        return rc;
-    return s_index_terms(self, author, rid, body, S_FIELD_PUBLICS, why);
+    sqlite3_bind_int(stmt, 12, publics > 0);
+    return s_step_done(self, stmt, why, "mise à jour de l'index");
 }
 
 /* Stores `record` as the version of its (author, rid), with a new seq,
@@ -1009,6 +1227,18 @@ static int s_store_record(mg_store_t *self, const mg_record_t *record,
     if (rc != MG_OK)
         return rc;
 
+    /* The previous version may have been another kind or live: its index
+       rows go in every case, before its row is replaced (its body tells
+       its offer terms), and only a live offer gets new ones. A first
+       version has none. */
+    if (found) {
+        rc = s_index_remove(self, author, rid, why);
+        if (rc == MG_OK)
+            rc = mg_store_events_unindex_(self, author, rid, why);
+        if (rc != MG_OK)
+            return rc;
+    }
+
     rc = s_stmt(self, S_UPSERT_RECORD, &stmt, why);
     if (rc != MG_OK)
         return rc;
@@ -1028,16 +1258,6 @@ static int s_store_record(mg_store_t *self, const mg_record_t *record,
     if (rc != MG_OK)
         return rc;
 
-    /* The previous version may have been another kind or live: its index
-       rows go in every case, and only a live offer gets new ones. A
-       first version has none (they reference the record row). */
-    if (found) {
-        rc = s_index_remove(self, author, rid, why);
-        if (rc == MG_OK)
-            rc = mg_store_events_unindex_(self, author, rid, why);
-        if (rc != MG_OK)
-            return rc;
-    }
     if (mg_record_deleted(record))
         return rc;
     if (strcmp(mg_record_kind(record), "offer") == 0)
@@ -1082,15 +1302,19 @@ int mg_store_apply_record(mg_store_t *self, const mg_record_t *record,
 
     /* Versions only grow, so "the stored one wins" read without the write
        lock stays true: duplicates from gossip are answered without
-       queueing behind another writer. */
+       queueing behind another writer. Inside the caller's transaction
+       (an import, the daemon's bulk pull) the lock is already held and
+       the read below is the only one needed. */
     bool found = false, wins = false;
-    rc = s_record_wins(self, record, &found, &wins, why);
-    if (rc != MG_OK)
-        return rc;
-    if (!wins) {
-        if (outcome)
-            *outcome = MG_APPLY_KEPT;
-        return MG_OK;
+    if (sqlite3_get_autocommit(self->db)) {
+        rc = s_record_wins(self, record, &found, &wins, why);
+        if (rc != MG_OK)
+            return rc;
+        if (!wins) {
+            if (outcome)
+                *outcome = MG_APPLY_KEPT;
+            return MG_OK;
+        }
     }
 
     bool nested = false;
@@ -1142,6 +1366,8 @@ int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
         return MG_OK;
     }
 
+    if (count >= S_BULK_MIN)
+        s_bulk_cache(self);
     bool nested = false;
     int rc = s_unit_begin(self, &nested, why);
     if (rc != MG_OK)
@@ -1465,16 +1691,14 @@ int mg_store_offers(mg_store_t *self, const mg_offer_query_t *query,
         "ON r.author = o.author AND r.rid = o.rid WHERE r.deleted = 0%s%s%s%s%s%s "
         "ORDER BY o.commune_fold, o.nom_fold, o.rid, o.author",
         service ? " AND EXISTS (SELECT 1 FROM offer_term t WHERE "
-                  "t.author = o.author AND t.rid = o.rid AND "
-                  "t.field = '" S_FIELD_SERVICES "' AND t.value_fold = ?1)"
+                  "t.field = " S_STR(S_TERM_SERVICES) " AND t.value_fold = ?1 "
+                  "AND t.author = o.author AND t.rid = o.rid)"
                 : "",
         /* An offer that names no specific public serves everyone. */
-        public_ ? " AND (EXISTS (SELECT 1 FROM offer_term t WHERE "
-                  "t.author = o.author AND t.rid = o.rid AND "
-                  "t.field = '" S_FIELD_PUBLICS "' AND t.value_fold = ?2) "
-                  "OR NOT EXISTS (SELECT 1 FROM offer_term t WHERE "
-                  "t.author = o.author AND t.rid = o.rid AND "
-                  "t.field = '" S_FIELD_PUBLICS "'))"
+        public_ ? " AND (o.publics = 0 OR EXISTS (SELECT 1 FROM offer_term t "
+                  "WHERE t.field = " S_STR(S_TERM_PUBLICS) " AND "
+                  "t.value_fold = ?2 AND t.author = o.author AND "
+                  "t.rid = o.rid))"
                 : "",
         commune ? " AND o.commune_fold = ?3" : "",
         query->code_postal ? " AND o.code_postal = ?4" : "",

@@ -19,7 +19,7 @@
 typedef struct mg_store_t mg_store_t;
 
 /* Current schema version; mg_store_open migrates older files up to it. */
-#define MG_STORE_SCHEMA_VERSION 2
+#define MG_STORE_SCHEMA_VERSION 3
 
 /* Opens (creating if needed) the database at `path`, enables WAL and a
    busy timeout, and runs pending migrations. A file written by a newer
@@ -52,6 +52,13 @@ typedef enum {
    peer sends this way: one commit per batch instead of one per record. */
 int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
                          size_t count, mg_apply_t *outcomes, mg_why_t *why);
+
+/* Gives back the memory of the page cache: a bulk write (an explicit
+   transaction, a large mg_store_apply_batch) raises the cache to hold
+   the indexes it touches; the daemon calls this once a bootstrap or a
+   large pull is committed, so that an idle node stays small. Only costs
+   speed; never fails. */
+void mg_store_release_memory(mg_store_t *self);
 
 /* Decodes and verifies `data` (mg_record_decode) and applies it. A record
    that fails verification changes nothing and returns its error. */

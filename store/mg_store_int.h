@@ -63,9 +63,28 @@ typedef enum {
     S_STMT_COUNT
 } s_stmt_id_t;
 
+/* Folded forms of the items of offers' multi-valued fields (services,
+   publics): labels of the national standard's enumerations, a few dozen
+   distinct strings met again in every offer. Folding each item of each
+   offer (utf8proc_map and a malloc, ~10 per offer) was a tenth of the
+   offer's indexing in the bootstrap profile (docs/benchmarks.md); a
+   direct-mapped cache folds each label once. 64 slots hold both
+   enumerations (about 40 labels) with few collisions; strings longer
+   than MG_STORE_FOLD_TEXT_MAX are folded every time (slot 0 keeps the
+   last one only so that the caller need not free it). */
+#define MG_STORE_FOLDS 64
+#define MG_STORE_FOLD_TEXT_MAX 160
+
+typedef struct {
+    char *text;                           /* the label as written, or NULL */
+    char *folded;                         /* mg_store_fold(text) */
+} mg_store_fold_t;
+
 struct mg_store_t {
     sqlite3 *db;                          /* the connection; one per store */
     sqlite3_stmt *stmts[S_STMT_COUNT];    /* cached, prepared on first use */
+    mg_store_fold_t folds[MG_STORE_FOLDS];/* label folds, see above */
+    bool bulk_cache;                      /* page cache raised for bulk writes */
 };
 
 /* Turns a SQLite failure `rc` into MG_ERR_BUSY or MG_ERR_DB with SQLite's

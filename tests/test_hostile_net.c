@@ -492,6 +492,53 @@ static void test_oversized_frames(void)
     mg_test_node_destroy(&a);
 }
 
+/* A peer of another protocol version (an old maillage): its HELLO is
+   refused without an answer, but it is not taken for an attacker: the
+   same key says HELLO at our version right after and is answered (a ban
+   would refuse it for 10 minutes), however many times it tried before. */
+static void test_other_version(void)
+{
+    mg_test_node_t a;
+    mg_test_node_init(&a, s_root, "VA");
+    mg_test_profile(&a);
+    CHECK(s_node_start(&a, true));
+    mg_identity_t x;
+    mg_identity_generate(&x);
+    uint8_t *hello = NULL;
+    size_t len = 0;
+    CHECK(mg_msg_hello(x.pk, NULL, 0, "ancienne version", &hello, &len) == MG_OK);
+    /* [1, version, ...]: 0x95, 0x01, then the version as a positive fixint. */
+    CHECK(len > 3 && hello[0] == 0x95 && hello[1] == 0x01 && hello[2] == MG_PROTOCOL_VERSION);
+    hello[2] = MG_PROTOCOL_VERSION - 1;
+    for (int i = 0; i < 25; i++) { /* more than the malformed limit (20) */
+        zsock_t *d = s_curve_client(&x, &a, NULL, "old");
+        CHECK(d != NULL);
+        s_send_bytes(d, hello, len);
+        if (i == 0) {
+            /* No HELLO comes back for an old one. */
+            zpoller_t *p = zpoller_new(d, NULL);
+            zframe_t *in = zpoller_wait(p, 1500) ? zframe_recv(d) : NULL;
+            mg_msg_t m;
+            bool answered = false;
+            if (in && mg_msg_decode(zframe_data(in), zframe_size(in), &m, NULL) == MG_OK) {
+                answered = m.type == MG_MSG_HELLO;
+                mg_msg_clear(&m);
+            }
+            CHECK(!answered);
+            zframe_destroy(&in);
+            zpoller_destroy(&p);
+        }
+        zsock_destroy(&d);
+    }
+    free(hello);
+    zsock_t *d = s_curve_client(&x, &a, NULL, "new");
+    CHECK(d != NULL);
+    CHECK(s_hello_answered(d, &x, 5000));
+    zsock_destroy(&d);
+    mg_identity_wipe(&x);
+    mg_test_node_destroy(&a);
+}
+
 int main(void)
 {
     /* 256 hostile sockets, their monitors and the engines' own stay
@@ -503,6 +550,7 @@ int main(void)
     if (!mkdtemp(s_root))
         return 1;
     test_oversized_frames();
+    test_other_version();
     test_thousand_connections();
     test_silent_peers();
     int rc = mg_test_done("test_hostile_net");

@@ -17,10 +17,15 @@ static uint8_t s_key[MG_KEY_BYTES];          /* 01 02 .. 20 */
 static const char *const s_endpoints[2] = {"tcp://192.0.2.1:7470",
                                            "tcp://[2001:db8::1]:7470"};
 static const char *const s_name = "Médiathèque de Ruffec";
-/* A real reconciliation message: the first message of an empty set
-   (docs/reconciliation.md §9), and a responder's empty answer. */
-static const uint8_t s_recon_q[] = {0x92, 0x01, 0x93, 0xc0, 0xc4, 0x00, 0x90};
-static const uint8_t s_recon_a[] = {0x91, 0x01};
+/* A real reconciliation message (version 2, session 7): the first
+   message of an empty set (docs/reconciliation.md §9), and the reply of a
+   responder with an empty set to an empty message: its set fingerprint,
+   no range. */
+static const uint8_t s_recon_q[] = {0x93, 0x02, 0x07, 0x93, 0xc0, 0xc4, 0x00,
+                                    0x92, 0x00, 0xc4, 0x00};
+static const uint8_t s_recon_a[] = {0x93, 0x02, 0x07, 0xc4, 0x10, 0x67, 0x3c, 0xbd,
+                                    0x9a, 0x83, 0xcb, 0x67, 0x6e, 0xba, 0x3e, 0x0b,
+                                    0xcd, 0x63, 0xa2, 0xb4, 0x14};
 /* The link layer does not look inside records: two fixed fake ones. */
 static const char *const s_records[2] = {"fake-record-1", "fake-record-2"};
 static uint8_t s_vids[2][MG_VID_BYTES];      /* 11 x32, 22 x32 */
@@ -29,13 +34,14 @@ static uint8_t s_vids[2][MG_VID_BYTES];      /* 11 x32, 22 x32 */
 /* Golden hex                                                           */
 
 static const char *const s_golden_hello =
-    "9501" "01" "c420" "0102030405060708090a0b0c0d0e0f10"
+    "9501" "02" "c420" "0102030405060708090a0b0c0d0e0f10"
     "1112131415161718191a1b1c1d1e1f20"
     "92" "b4" "7463703a2f2f3139322e302e322e313a37343730"
     "b8" "7463703a2f2f5b323030313a6462383a3a315d3a37343730"
     "b7" "4dc3a96469617468c3a871756520646520527566666563";
-static const char *const s_golden_recon_q = "9202" "c407" "920193c0c40090";
-static const char *const s_golden_recon_a = "9203" "c402" "9101";
+static const char *const s_golden_recon_q = "9202" "c40b" "93020793c0c4009200c400";
+static const char *const s_golden_recon_a =
+    "9203" "c415" "930207c410673cbd9a83cb676eba3e0bcd63a2b414";
 static const char *const s_golden_records =
     "9204" "92" "c40d" "66616b652d7265636f72642d31"
     "c40d" "66616b652d7265636f72642d32";

@@ -115,6 +115,7 @@ typedef struct {
     size_t max_msg;          /* longest message either way */
     bool exact;              /* have/need equal the brute-force difference */
     bool done;               /* the initiator finished */
+    bool verified;           /* its end-of-session check held */
 } s_result_t;
 
 /* Optional hook run before every responder turn (to change sets). */
@@ -155,6 +156,7 @@ static s_result_t s_sync_hook(const mg_itemset_t *a, const mg_itemset_t *b,
     }
     free(msg);
     res.done = mg_recon_done(ini);
+    res.verified = mg_recon_verified(ini);
     mg_recon_stats_t st;
     mg_recon_stats(ini, &st);
     res.rounds = (size_t) st.round_trips;
@@ -357,33 +359,73 @@ static void test_api(void)
     size_t len = 0;
     mg_why_t why;
     CHECK_RC(mg_recon_initiate(rsp, &out, &len), MG_ERR_ARG);
-    uint8_t empty_msg[] = { 0x91, 0x01 };
-    CHECK_RC(mg_recon_process(ini, empty_msg, 2, &out, &len, &why), MG_ERR_ARG);
+    CHECK_RC(mg_recon_set_session(rsp, 7), MG_ERR_ARG);
+    /* Session 7: [2, 7] is an empty message of that session. */
+    CHECK_RC(mg_recon_set_session(ini, 7), MG_OK);
+    CHECK(mg_recon_session(ini) == 7);
+    uint8_t empty_msg[] = { 0x92, 0x02, 0x07 };
+    /* The full fingerprint of the empty set (docs/reconciliation.md §3),
+       which a responder holding nothing puts in every answer. */
+    const char *fp_empty = "c410" "673cbd9a83cb676eba3e0bcd63a2b414";
+    CHECK_RC(mg_recon_process(ini, empty_msg, 3, &out, &len, &why), MG_ERR_ARG);
     CHECK_RC(mg_recon_initiate(ini, &out, &len), MG_OK);
-    /* An empty set opens with an empty IdList over everything. */
+    CHECK_RC(mg_recon_set_session(ini, 8), MG_ERR_ARG);
+    /* An empty set opens with an empty short-id list over everything:
+       [2, 7, [nil, bin(0), [0, bin(0)]]]. */
     char hex[256];
     s_hex(out, len, hex);
-    CHECK_STR(hex, "9201" "93c0c40090");
+    CHECK_STR(hex, "930207" "93c0c400" "9200c400");
     free(out);
     CHECK_RC(mg_recon_initiate(ini, &out, &len), MG_ERR_ARG);
-    /* The responder's empty set answers with its own empty IdList. */
-    uint8_t first[] = { 0x92, 0x01, 0x93, 0xc0, 0xc4, 0x00, 0x90 };
+    /* The responder's empty set answers with an answer: no bit, no id. */
+    uint8_t first[] = { 0x93, 0x02, 0x07, 0x93, 0xc0, 0xc4, 0x00, 0x92, 0x00, 0xc4, 0x00 };
     CHECK_RC(mg_recon_process(rsp, first, sizeof first, &out, &len, &why), MG_OK);
     s_hex(out, len, hex);
-    CHECK_STR(hex, "9201" "93c0c40090");
+    char expect[256];
+    snprintf(expect, sizeof expect, "940207%s93c0c400940200c400c400", fp_empty);
+    CHECK_STR(hex, expect);
     CHECK(!mg_recon_done(rsp));
+    CHECK(mg_recon_session(rsp) == 7);
     uint8_t *reply = out;
+    /* The same answer under another session id is refused as stale, and
+       leaves the session as it was. */
+    uint8_t stale[64];
+    memcpy(stale, reply, len);
+    stale[2] = 0x08;
+    uint8_t *o2 = NULL;
+    size_t l2 = 0;
+    CHECK_RC(mg_recon_process(ini, stale, len, &o2, &l2, &why), MG_ERR_STALE);
+    CHECK(o2 == NULL && !mg_recon_done(ini));
     CHECK_RC(mg_recon_process(ini, reply, len, &out, &len, &why), MG_OK);
     free(reply);
     CHECK(out == NULL && len == 0);
     CHECK(mg_recon_done(ini));
+    CHECK(mg_recon_verified(ini));
     size_t n = 1;
     CHECK(mg_recon_have(ini, &n) == NULL && n == 0);
-    CHECK_RC(mg_recon_process(ini, empty_msg, 2, &out, &len, &why), MG_ERR_ARG);
-    /* A responder answers an empty message with an empty message. */
-    CHECK_RC(mg_recon_process(rsp, empty_msg, 2, &out, &len, &why), MG_OK);
-    CHECK(len == 2 && memcmp(out, empty_msg, 2) == 0);
+    CHECK_RC(mg_recon_process(ini, empty_msg, 3, &out, &len, &why), MG_ERR_ARG);
+    /* A responder answers an empty message with an empty message of the
+       same session, with its set's fingerprint. */
+    CHECK_RC(mg_recon_process(rsp, empty_msg, 3, &out, &len, &why), MG_OK);
+    s_hex(out, len, hex);
+    snprintf(expect, sizeof expect, "930207%s", fp_empty);
+    CHECK_STR(hex, expect);
     free(out);
+    /* A responder refuses what only a responder may send, an initiator
+       what only an initiator may send. */
+    uint8_t answer_to_rsp[] = { 0x93, 0x02, 0x07, 0x93, 0xc0, 0xc4, 0x00,
+                                0x94, 0x02, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
+    /* (An answer without the responder's set fingerprint is refused by
+       an initiator too.) */
+    CHECK_RC(mg_recon_process(rsp, answer_to_rsp, sizeof answer_to_rsp, &out, &len, &why),
+             MG_ERR_MALFORMED);
+    mg_recon_t *ini2 = mg_recon_new(s, true, 0);
+    mg_recon_set_session(ini2, 7);
+    CHECK_RC(mg_recon_initiate(ini2, &out, &len), MG_OK);
+    free(out);
+    CHECK_RC(mg_recon_process(ini2, first, sizeof first, &out, &len, &why), MG_ERR_MALFORMED);
+    CHECK(!mg_recon_done(ini2));
+    mg_recon_destroy(&ini2);
     mg_recon_destroy(&ini);
     mg_recon_destroy(&rsp);
     CHECK(ini == NULL);
@@ -402,7 +444,7 @@ static void test_sessions(void)
     printf("identical 10000: %zu round trip(s), first message %zu bytes, "
            "%llu + %llu bytes\n", r.rounds, r.first_len,
            (unsigned long long) r.sent, (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     CHECK(r.rounds == 1);
     CHECK(r.first_len < 100);
     mg_itemset_destroy(&a);
@@ -414,7 +456,7 @@ static void test_sessions(void)
     printf("10000 + 1 each side: %zu round trips, %llu + %llu bytes\n",
            r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     CHECK(r.rounds <= 6);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
@@ -425,7 +467,7 @@ static void test_sessions(void)
     printf("10000 + 50 each side: %zu round trips, %llu + %llu bytes\n",
            r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     CHECK(r.rounds <= 6);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
@@ -437,14 +479,14 @@ static void test_sessions(void)
     printf("bootstrap empty <- 10000: %zu round trips, %llu + %llu bytes\n",
            r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     CHECK(r.max_msg <= MG_RECON_FRAME_DEFAULT);
-    CHECK(r.received <= 10000 * 34 + 2000);
+    CHECK(r.received <= 10000 * MG_RECON_ID_BYTES + 2000);
     r = s_sync(b, a, 0);
     printf("bootstrap 10000 -> empty: %zu round trips, %llu + %llu bytes\n",
            r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact && r.rounds == 1);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified && r.rounds == 1);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
 
@@ -454,7 +496,7 @@ static void test_sessions(void)
     printf("identical 100000: %zu round trip(s), %llu + %llu bytes\n",
            r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact && r.rounds == 1);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified && r.rounds == 1);
     CHECK(r.sent <= 100 && r.received <= 100);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
@@ -477,19 +519,21 @@ static void test_costs(void)
             mg_itemset_t *a, *b;
             s_make_pair(n - d, only_a, d - only_a, &a, &b);
             s_result_t r = s_sync(a, b, 0);
-            /* log16(n) levels of at most 16 fingerprint ranges of about
-               25 bytes, then ids of at most 2 leaves of < 16 items of 34
-               bytes, per difference: see docs/reconciliation.md §5. */
+            /* Per difference: log16(n) levels of at most 16 short
+               fingerprint ranges of at most 12 bytes, one initiator's
+               list of at most 63 short ids of 4 bytes, and the id itself
+               (32 bytes) once in an answer or a list, both ways at worst:
+               see docs/reconciliation.md §5. */
             size_t levels = 0;
             for (size_t m = n; m >= MG_RECON_SPLIT_MIN; m /= MG_RECON_BRANCH)
                 levels++;
-            uint64_t bound = 200 + (uint64_t) d * (levels * 16 * 32 + 2 * 16 * 34);
+            uint64_t bound = 200 + (uint64_t) d * (levels * 16 * 12 + 64 * 4 + 2 * 34);
             uint64_t total = r.sent + r.received;
             printf("| %zu | %zu | %zu | %llu | %llu | %llu | %llu |\n", n, d,
                    r.rounds, (unsigned long long) r.sent,
                    (unsigned long long) r.received,
                    (unsigned long long) total, (unsigned long long) bound);
-            CHECK(r.rc == MG_OK && r.done && r.exact);
+            CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
             CHECK(total <= bound);
             /* And the flat bound of the brief: 64 ranges of 40 bytes. */
             CHECK(total <= 200 + (uint64_t) d * 64 * 40);
@@ -513,18 +557,18 @@ static void test_frames(void)
     printf("10000 + 1000 each side, frames of %d: %zu round trips, %llu + %llu bytes\n",
            MG_RECON_FRAME_MIN, r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     CHECK(r.max_msg <= MG_RECON_FRAME_MIN);
     r = s_sync(a, b, 0);
     printf("10000 + 1000 each side, frames of %d: %zu round trips, %llu + %llu bytes\n",
            MG_RECON_FRAME_DEFAULT, r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     /* Different limits on the two sides. */
     r = s_sync_hook(a, b, MG_RECON_FRAME_MAX, MG_RECON_FRAME_MIN, true, NULL, NULL);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     r = s_sync_hook(a, b, MG_RECON_FRAME_MIN, MG_RECON_FRAME_MAX, true, NULL, NULL);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
 
@@ -534,7 +578,7 @@ static void test_frames(void)
     printf("disjoint 3000 / 3000, frames of %d: %zu round trips, %llu + %llu bytes\n",
            MG_RECON_FRAME_MIN, r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     CHECK(r.max_msg <= MG_RECON_FRAME_MIN);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
@@ -545,7 +589,7 @@ static void test_frames(void)
     printf("bootstrap empty <- 100000: %zu round trips, %llu + %llu bytes\n",
            r.rounds, (unsigned long long) r.sent,
            (unsigned long long) r.received);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     CHECK(r.max_msg <= MG_RECON_FRAME_DEFAULT);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
@@ -583,9 +627,41 @@ static void test_changing_sets(void)
     CHECK(r.rc == MG_OK && r.done);
     /* Then a fresh session is exact. */
     r = s_sync(p.a, p.b, 0);
-    CHECK(r.rc == MG_OK && r.done && r.exact);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
     mg_itemset_destroy(&p.a);
     mg_itemset_destroy(&p.b);
+}
+
+/* The end-of-session check: a difference the session did not see (here
+   an item added to the initiator's set after its opening fingerprint was
+   sent) leaves the session done but not verified, so the caller knows to
+   start another one; that one finds it and verifies. */
+static void test_verify(void)
+{
+    mg_itemset_t *a, *b;
+    s_make_pair(100, 0, 0, &a, &b);
+    mg_recon_t *ini = mg_recon_new(a, true, 0);
+    mg_recon_t *rsp = mg_recon_new(b, false, 0);
+    uint8_t *q = NULL, *ans = NULL, *next = NULL;
+    size_t ql = 0, al = 0, nl = 0;
+    mg_why_t why;
+    CHECK_RC(mg_recon_initiate(ini, &q, &ql), MG_OK);
+    mg_item_t extra = s_rand_item();
+    CHECK_RC(mg_itemset_add(a, &extra), MG_OK);
+    CHECK_RC(mg_recon_process(rsp, q, ql, &ans, &al, &why), MG_OK);
+    CHECK(!mg_recon_verified(ini));
+    CHECK_RC(mg_recon_process(ini, ans, al, &next, &nl, &why), MG_OK);
+    CHECK(next == NULL && mg_recon_done(ini));
+    CHECK(!mg_recon_verified(ini));
+    CHECK(!mg_recon_verified(rsp));
+    free(q);
+    free(ans);
+    mg_recon_destroy(&ini);
+    mg_recon_destroy(&rsp);
+    s_result_t r = s_sync(a, b, 0);
+    CHECK(r.rc == MG_OK && r.done && r.exact && r.verified);
+    mg_itemset_destroy(&a);
+    mg_itemset_destroy(&b);
 }
 
 /* Many small random cases: sizes from 0, few buckets, ids sharing long
@@ -632,7 +708,7 @@ static void test_random_pairs(void)
         size_t fa = MG_RECON_FRAME_MIN + s_rand() % 6000;
         size_t fb = MG_RECON_FRAME_MIN + s_rand() % 6000;
         s_result_t r = s_sync_hook(a, b, fa, fb, true, NULL, NULL);
-        if (r.rc != MG_OK || !r.done || !r.exact) {
+        if (r.rc != MG_OK || !r.done || !r.exact || !r.verified) {
             failures++;
             fprintf(stderr, "random pair %d: common %zu, %zu/%zu, frames %zu/%zu: "
                     "rc %d done %d exact %d\n", round, common, only_a, only_b,
@@ -660,31 +736,29 @@ static void s_golden_item(uint32_t i, mg_item_t *it)
 }
 
 static const char *s_golden[] = {
-    /* 1. initiator (20 items): one fingerprint over everything */
-    "920193c0c400c410ad6a919c1b7e8fa68c4acd9b4efd6181",
-    /* 2. responder (20 items, one different): 16 sub-range fingerprints,
-       bounds inside bucket 13 then 75, the last one infinite */
-    "dc001101930dc4014ac410de5b72876d24125c0f3863fb1feff05f930dc401bf"
-    "c41034fb7931954b22b3aca1da211f6f1ac6930dc401f9c4100be276989a68b5"
-    "a14488534138bd2c57934bc40116c410a34b68b52fb8d7ecfe46d4759fada414"
-    "934bc4012ec410a8fa96e9b94a93d19b422b71a883b595934bc40135c4107a38"
-    "9963ee31de7da4975db35592703c934bc4016bc41098ff18d47c01ee486653ab"
-    "e10d482e57934bc40172c4103af62a0007665b3ddf700b2a064c1719934bc401"
-    "89c410edc7d9a9a14b5e0bbfc79a8085c6a76f934bc401abc4103a80f8faca6a"
-    "3bda4922c2f5e729b571934bc401c3c410ea3ce8eb1e0fda032eb04ca7d2e33c"
-    "06934bc401cec410437377721a0963930814f94ba4e2dad1934bc401ecc410cf"
-    "08c6d73f817af9ca24add020f8341f934bc401f1c4105ce50a1b1c1b954af4f5"
-    "c21753263a90934bc401f8c4102064140fecc7953b7c46d80efd74c51a93c0c4"
-    "00c4107f3871ca3747d134bf4a44f70a2dddfa",
-    /* 3. initiator: Skip, its ids of the one sub-range where it has an
-       extra item, Skip, an empty IdList where it lacks one */
-    "9501934bc40135c0934bc4016b92c42035b15e21a7eb503a202f80c7f184ad2a"
-    "8c2c4cd7d45bd27cd086ad025a1b4457c4203987662cc6dbe6446e23e9e848d2"
-    "dd76a710a363bbbfbbf5023a2ae11da46c4e934bc401abc0934bc401c390",
-    /* 4. responder: its own ids for those two sub-ranges */
-    "9501934bc40135c0934bc4016b91c42035b15e21a7eb503a202f80c7f184ad2a"
-    "8c2c4cd7d45bd27cd086ad025a1b4457934bc401abc0934bc401c391c420ab0c"
-    "53bfa8c745e8336e9dcc15b26631431f6fce57caa3a6a876d917cd753bb2",
+    /* 1. initiator (20 items), session 6d61696c6c616765: one full
+       fingerprint over everything */
+    "9302cf6d61696c6c61676593c0c400c410ad6a919c1b7e8fa68c4acd9b4efd61"
+    "81",
+    /* 2. responder (20 items, one different): its set fingerprint, then
+       16 sub-ranges with short fingerprints (uint32), bounds inside
+       bucket 13 then 75 (array(2) ranges keep the previous bucket), the
+       last one infinite */
+    "dc001302cf6d61696c6c616765c41066d951bfd0b80659fdcdc06155d57a0c93"
+    "0dc4014ace8e628ab692c401bfced8f0533992c401f9ce5cb0f072934bc40116"
+    "cea79516a892c4012ece539ac11c92c40135ce274b26b092c4016bce16164dc2"
+    "92c40172ce7c95cf5392c40189ce3325cd8392c401abced8a79f7f92c401c3ce"
+    "b1c3a27992c401cece6a391c2592c401ecce29926f4b92c401f1ce76c97cc292"
+    "c401f8ce729e3f0393c0c400cefd1e8f7d",
+    /* 3. initiator: Skip, the short ids of the one sub-range where it has
+       an extra item, Skip, an empty list where it lacks one */
+    "9602cf6d61696c6c616765934bc40135c092c4016b9200c40868de45d6375d09"
+    "1c92c401abc092c401c39200c400",
+    /* 4. responder: its set fingerprint; answers: bit 1 (the listed item
+       it lacks) and no id; no bit and the id the initiator lacks */
+    "9702cf6d61696c6c616765c41066d951bfd0b80659fdcdc06155d57a0c934bc4"
+    "0135c092c4016b940202c40102c40092c401abc092c401c3940200c400c420ab"
+    "0c53bfa8c745e8336e9dcc15b26631431f6fce57caa3a6a876d917cd753bb2",
 };
 
 static void test_golden(void)
@@ -700,6 +774,8 @@ static void test_golden(void)
     }
     mg_recon_t *ini = mg_recon_new(a, true, 0);
     mg_recon_t *rsp = mg_recon_new(b, false, 0);
+    /* Session id: "maillage" read as a big-endian 64-bit number. */
+    CHECK_RC(mg_recon_set_session(ini, 0x6d61696c6c616765ULL), MG_OK);
     uint8_t *msg = NULL;
     size_t len = 0;
     mg_why_t why;
@@ -730,6 +806,7 @@ static void test_golden(void)
     s_golden_item(20, &i20);
     CHECK(nh == 1 && memcmp(have, i7.id, 32) == 0);
     CHECK(nn == 1 && memcmp(need, i20.id, 32) == 0);
+    CHECK(mg_recon_verified(ini));
     free(msg);
     mg_recon_destroy(&ini);
     mg_recon_destroy(&rsp);
@@ -791,8 +868,8 @@ static void test_malformed(void)
     uint8_t *huge = calloc(1, MG_RECON_FRAME_MAX + 1);
     CHECK_RC(s_feed(r, huge, MG_RECON_FRAME_MAX + 1, &why), MG_ERR_TOO_LARGE);
     free(huge);
-    uint8_t trunc[] = { 0x92, 0x01 };
-    CHECK_RC(s_feed(r, trunc, 2, &why), MG_ERR_MALFORMED);
+    uint8_t trunc[] = { 0x93, 0x02, 0x00 };
+    CHECK_RC(s_feed(r, trunc, 3, &why), MG_ERR_MALFORMED);
 
     s_pack_begin(&p); /* not an array */
     msgpack_pack_uint8(&p.pk, 1);
@@ -802,10 +879,22 @@ static void test_malformed(void)
     msgpack_pack_array(&p.pk, 0);
     s_expect_malformed(r, &p, "empty");
 
-    s_pack_begin(&p); /* version 2 */
+    s_pack_begin(&p); /* version 1 */
+    msgpack_pack_array(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, 0);
+    s_expect_malformed(r, &p, "version 1");
+
+    s_pack_begin(&p); /* no session */
     msgpack_pack_array(&p.pk, 1);
     msgpack_pack_uint8(&p.pk, 2);
-    s_expect_malformed(r, &p, "version 2");
+    s_expect_malformed(r, &p, "no session");
+
+    s_pack_begin(&p); /* session as a string */
+    msgpack_pack_array(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_str_with_body(&p.pk, "7", 1);
+    s_expect_malformed(r, &p, "session str");
 
     s_pack_begin(&p); /* version as a string */
     msgpack_pack_array(&p.pk, 1);
@@ -813,16 +902,18 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "version str");
 
     s_pack_begin(&p); /* a range of 2 elements */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 2);
     msgpack_pack_nil(&p.pk);
     s_bin(&p, fp, 16);
     s_expect_malformed(r, &p, "range arity");
 
     s_pack_begin(&p); /* negative bucket */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_int8(&p.pk, -1);
     s_bin(&p, id, 0);
@@ -830,8 +921,9 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "negative bucket");
 
     s_pack_begin(&p); /* prefix of 33 bytes */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_uint8(&p.pk, 5);
     uint8_t long_prefix[33] = { 1 };
@@ -840,8 +932,9 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "prefix 33");
 
     s_pack_begin(&p); /* prefix as str */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_uint8(&p.pk, 5);
     msgpack_pack_str_with_body(&p.pk, "a", 1);
@@ -849,8 +942,9 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "prefix str");
 
     s_pack_begin(&p); /* infinite bound with a prefix */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_nil(&p.pk);
     s_bin(&p, id, 1);
@@ -858,8 +952,9 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "inf with prefix");
 
     s_pack_begin(&p); /* infinite bound before the end */
-    msgpack_pack_array(&p.pk, 3);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 4);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     for (int i = 0; i < 2; i++) {
         msgpack_pack_array(&p.pk, 3);
         msgpack_pack_nil(&p.pk);
@@ -869,8 +964,9 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "inf twice");
 
     s_pack_begin(&p); /* equal bounds */
-    msgpack_pack_array(&p.pk, 3);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 4);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     for (int i = 0; i < 2; i++) {
         msgpack_pack_array(&p.pk, 3);
         msgpack_pack_uint8(&p.pk, 7);
@@ -880,8 +976,9 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "equal bounds");
 
     s_pack_begin(&p); /* equal bounds written differently (trailing 0) */
-    msgpack_pack_array(&p.pk, 3);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 4);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_uint8(&p.pk, 7);
     s_bin(&p, "\x80", 1);
@@ -893,8 +990,9 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "equal bounds, padded");
 
     s_pack_begin(&p); /* decreasing buckets */
-    msgpack_pack_array(&p.pk, 3);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 4);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_uint8(&p.pk, 8);
     s_bin(&p, id, 0);
@@ -906,44 +1004,71 @@ static void test_malformed(void)
     s_expect_malformed(r, &p, "decreasing");
 
     s_pack_begin(&p); /* fingerprint of 15 bytes */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_nil(&p.pk);
     s_bin(&p, id, 0);
     s_bin(&p, fp, 15);
     s_expect_malformed(r, &p, "fp 15");
 
-    s_pack_begin(&p); /* a mode that is a number */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    s_pack_begin(&p); /* a payload that is a negative number */
     msgpack_pack_array(&p.pk, 3);
-    msgpack_pack_nil(&p.pk);
-    s_bin(&p, id, 0);
     msgpack_pack_uint8(&p.pk, 2);
-    s_expect_malformed(r, &p, "mode number");
-
-    s_pack_begin(&p); /* an id of 31 bytes */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_nil(&p.pk);
     s_bin(&p, id, 0);
-    msgpack_pack_array(&p.pk, 2);
-    s_bin(&p, id, 32);
-    s_bin(&p, id, 31);
-    s_expect_malformed(r, &p, "id 31");
+    msgpack_pack_int8(&p.pk, -2);
+    s_expect_malformed(r, &p, "payload negative");
 
-    s_pack_begin(&p); /* too many ids (still under the size limit) */
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    s_pack_begin(&p); /* a short fingerprint of 33 bits */
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_nil(&p.pk);
     s_bin(&p, id, 0);
-    msgpack_pack_array(&p.pk, MG_RECON_IDS_MAX + 1);
-    for (int i = 0; i < MG_RECON_IDS_MAX + 1; i++)
+    msgpack_pack_uint64(&p.pk, 1ULL << 32);
+    s_expect_malformed(r, &p, "short fp 33 bits");
+
+    s_pack_begin(&p); /* a range of 4 elements */
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
+    msgpack_pack_array(&p.pk, 4);
+    msgpack_pack_nil(&p.pk);
+    s_bin(&p, id, 0);
+    msgpack_pack_nil(&p.pk);
+    msgpack_pack_nil(&p.pk);
+    s_expect_malformed(r, &p, "range arity 4");
+
+    /* Lists: short ids of 5 bytes; an unknown tag; a responder's full
+       list or answer sent to a responder. */
+    static const struct {
+        const char *what;
+        int tag;
+        size_t blob;
+    } lists[] = { {"short 5", 0, 5}, {"tag 3", 3, 0}, {"full to responder", 1, 32},
+                  {"tag as str", -1, 4} };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        s_pack_begin(&p);
+        msgpack_pack_array(&p.pk, 3);
+        msgpack_pack_uint8(&p.pk, 2);
+        msgpack_pack_uint8(&p.pk, 0);
+        msgpack_pack_array(&p.pk, 3);
         msgpack_pack_nil(&p.pk);
-    s_expect_malformed(r, &p, "too many ids");
+        s_bin(&p, id, 0);
+        msgpack_pack_array(&p.pk, 2);
+        if (lists[i].tag < 0)
+            msgpack_pack_str_with_body(&p.pk, "0", 1);
+        else
+            msgpack_pack_uint8(&p.pk, (uint8_t) lists[i].tag);
+        s_bin(&p, id, lists[i].blob);
+        s_expect_malformed(r, &p, lists[i].what);
+    }
+
 
     s_pack_begin(&p); /* nesting beyond mg_wire_scan's limit */
     for (int i = 0; i < 40; i++)
@@ -953,8 +1078,9 @@ static void test_malformed(void)
 
     /* A valid message still works after all that: the session is intact. */
     s_pack_begin(&p);
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint8(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0); /* session */
     msgpack_pack_array(&p.pk, 3);
     msgpack_pack_nil(&p.pk);
     s_bin(&p, id, 0);
@@ -964,11 +1090,83 @@ static void test_malformed(void)
     size_t out_len = 0;
     CHECK_RC(mg_recon_process(r, (const uint8_t *) p.sb.data, p.sb.size, &out,
                               &out_len, &why), MG_OK);
-    CHECK(out_len == 2);
+    CHECK(out_len == 21); /* [2, 0, set fingerprint]: in sync */
     free(out);
     msgpack_sbuffer_destroy(&p.sb);
 
     mg_recon_destroy(&r);
+
+    /* What an initiator refuses in an answer: a full id of 31 bytes, a
+       bitmap of the wrong length, bits past the list, a list longer than
+       any message can carry, a short list (an initiator's payload). */
+    mg_recon_t *ini = mg_recon_new(a, true, 0);
+    mg_recon_set_session(ini, 9);
+    uint8_t *first = NULL;
+    size_t first_len = 0;
+    CHECK_RC(mg_recon_initiate(ini, &first, &first_len), MG_OK);
+    free(first);
+    static const struct {
+        const char *what;
+        uint64_t k;
+        size_t blen;
+        uint8_t last;
+        size_t ids;
+        bool answer;
+    } bad[] = {
+        {"full id 31", 0, 0, 0, 31, false},
+        {"bitmap length", 9, 1, 1, 0, true},
+        {"bits past the list", 3, 1, 0x08, 0, true},
+        {"k too large", MG_RECON_SHORT_IDS_MAX + 1, 0, 0, 0, true},
+        {"answer id 33", 1, 0, 0, 33, true},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s_pack_begin(&p);
+        msgpack_pack_array(&p.pk, 4);
+        msgpack_pack_uint8(&p.pk, 2);
+        msgpack_pack_uint8(&p.pk, 9);
+        s_bin(&p, fp, 16);
+        msgpack_pack_array(&p.pk, 3);
+        msgpack_pack_nil(&p.pk);
+        s_bin(&p, id, 0);
+        uint8_t bits[2] = { 0, bad[i].last };
+        if (bad[i].answer) {
+            msgpack_pack_array(&p.pk, 4);
+            msgpack_pack_uint8(&p.pk, 2);
+            msgpack_pack_uint64(&p.pk, bad[i].k);
+            s_bin(&p, bits + 2 - bad[i].blen, bad[i].blen);
+        } else {
+            msgpack_pack_array(&p.pk, 2);
+            msgpack_pack_uint8(&p.pk, 1);
+        }
+        uint8_t ids[40] = { 0 };
+        s_bin(&p, ids, bad[i].ids);
+        s_expect_malformed(ini, &p, bad[i].what);
+    }
+    s_pack_begin(&p); /* an initiator's short list sent to an initiator */
+    msgpack_pack_array(&p.pk, 4);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 9);
+    s_bin(&p, fp, 16);
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_nil(&p.pk);
+    s_bin(&p, id, 0);
+    msgpack_pack_array(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 0);
+    s_bin(&p, id, 4);
+    s_expect_malformed(ini, &p, "short list to initiator");
+    s_pack_begin(&p); /* an answer without the set fingerprint */
+    msgpack_pack_array(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 9);
+    s_expect_malformed(ini, &p, "no set fingerprint");
+    s_pack_begin(&p); /* a set fingerprint of 15 bytes */
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_uint8(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 9);
+    s_bin(&p, fp, 15);
+    s_expect_malformed(ini, &p, "set fingerprint 15");
+    CHECK(!mg_recon_done(ini));
+    mg_recon_destroy(&ini);
     mg_itemset_destroy(&a);
     mg_itemset_destroy(&b);
 }
@@ -1007,22 +1205,29 @@ static void s_collect(const mg_itemset_t *a, const mg_itemset_t *b,
     mg_recon_destroy(&rsp);
 }
 
-/* A random message that follows the grammar, with random bounds and
-   modes, so the answer logic meets every combination. */
-static size_t s_random_valid(uint8_t *buf, size_t cap, const mg_itemset_t *near)
+/* A random message that follows the grammar of either role, with random
+   bounds and payloads, so the answer logic meets every combination. */
+static size_t s_random_valid(uint8_t *buf, size_t cap, const mg_itemset_t *near,
+                             uint64_t session)
 {
     s_pack_t p;
     s_pack_begin(&p);
     size_t nr = s_rand() % 40;
-    msgpack_pack_array(&p.pk, 1 + nr);
-    msgpack_pack_uint8(&p.pk, 1);
+    bool setfp = s_rand() % 2; /* as a responder writes */
+    msgpack_pack_array(&p.pk, (setfp ? 3 : 2) + nr);
+    msgpack_pack_uint8(&p.pk, MG_RECON_VERSION);
+    msgpack_pack_uint64(&p.pk, session);
+    if (setfp) {
+        uint8_t f[16];
+        s_rand_bytes(f, 16);
+        s_bin(&p, f, 16);
+    }
     /* Increasing bounds: taken from items of a set (often exactly at an
        item) or made up. */
     size_t n = mg_itemset_size(near);
     size_t at = 0;
     mg_item_t prev = { 0 };
     for (size_t i = 0; i < nr; i++) {
-        msgpack_pack_array(&p.pk, 3);
         mg_item_t bound = prev;
         bool inf = i + 1 == nr && s_rand() % 2;
         if (!inf) {
@@ -1041,15 +1246,22 @@ static size_t s_random_valid(uint8_t *buf, size_t cap, const mg_itemset_t *near)
                 memset(bound.id, 0, 32);
                 plen = 0;
             }
-            msgpack_pack_uint64(&p.pk, bound.bucket);
+            if (bound.bucket == prev.bucket && s_rand() % 2) {
+                msgpack_pack_array(&p.pk, 2);
+            } else {
+                msgpack_pack_array(&p.pk, 3);
+                msgpack_pack_uint64(&p.pk, bound.bucket);
+            }
             s_bin(&p, bound.id, plen);
             prev = bound;
         } else {
+            msgpack_pack_array(&p.pk, 3);
             msgpack_pack_nil(&p.pk);
             s_bin(&p, "", 0);
         }
-        uint8_t fp[16];
-        switch (s_rand() % 3) {
+        uint8_t fp[16], blob[32 * 20];
+        size_t k = s_rand() % 20;
+        switch (s_rand() % 6) {
         case 0:
             msgpack_pack_nil(&p.pk);
             break;
@@ -1057,18 +1269,39 @@ static size_t s_random_valid(uint8_t *buf, size_t cap, const mg_itemset_t *near)
             s_rand_bytes(fp, 16);
             s_bin(&p, fp, 16);
             break;
-        default: {
-            size_t k = s_rand() % 20;
-            msgpack_pack_array(&p.pk, k);
+        case 2:
+            msgpack_pack_uint32(&p.pk, (uint32_t) s_rand());
+            break;
+        case 3: /* short ids (an initiator's list) */
+            s_rand_bytes(blob, 4 * k);
+            msgpack_pack_array(&p.pk, 2);
+            msgpack_pack_uint8(&p.pk, 0);
+            s_bin(&p, blob, 4 * k);
+            break;
+        default: { /* full ids, or an answer (a responder's) */
             for (size_t j = 0; j < k; j++) {
-                uint8_t id[32];
                 const mg_item_t *it = mg_itemset_item_at(near, s_rand() % (n + 1));
                 if (it && s_rand() % 2)
-                    memcpy(id, it->id, 32);
+                    memcpy(blob + 32 * j, it->id, 32);
                 else
-                    s_rand_bytes(id, 32);
-                s_bin(&p, id, 32);
+                    s_rand_bytes(blob + 32 * j, 32);
             }
+            if (s_rand() % 2) {
+                msgpack_pack_array(&p.pk, 2);
+                msgpack_pack_uint8(&p.pk, 1);
+            } else {
+                size_t listed = s_rand() % 70;
+                uint8_t bits[9] = { 0 };
+                size_t blen = s_rand() % 2 ? (listed + 7) / 8 : 0;
+                s_rand_bytes(bits, blen);
+                if (blen && listed % 8)
+                    bits[blen - 1] &= (uint8_t) ((1u << (listed % 8)) - 1);
+                msgpack_pack_array(&p.pk, 4);
+                msgpack_pack_uint8(&p.pk, 2);
+                msgpack_pack_uint64(&p.pk, listed);
+                s_bin(&p, bits, blen);
+            }
+            s_bin(&p, blob, 32 * k);
         }
         }
     }
@@ -1093,11 +1326,11 @@ static void test_fuzz(void)
     enum { ITER = 10000, CAP = 8192 };
     uint8_t *buf = malloc(CAP);
     mg_why_t why;
-    size_t ok = 0, malformed = 0, other = 0, answers_ok = 0, answers = 0;
+    size_t ok = 0, malformed = 0, stale = 0, other = 0, answers_ok = 0, answers = 0;
     mg_recon_t *rsp = mg_recon_new(b, false, MG_RECON_FRAME_MIN);
     mg_recon_t *ini = NULL;
     for (int it = 0; it < ITER; it++) {
-        size_t len;
+        size_t len = 0;
         int kind = it % 4;
         if (kind == 0 || kind == 1) {
             /* A real message with bytes flipped, cut or extended. */
@@ -1115,10 +1348,8 @@ static void test_fuzz(void)
             s_rand_bytes(buf, len);
             if (len > 2 && s_rand() % 2) {
                 buf[0] = (uint8_t) (0x90 | (s_rand() % 16));
-                buf[1] = 0x01;
+                buf[1] = MG_RECON_VERSION;
             }
-        } else {
-            len = s_random_valid(buf, CAP, s_rand() % 2 ? a : b);
         }
         /* Alternately to the responder and to an initiator in session. */
         mg_recon_t *target = rsp;
@@ -1133,6 +1364,9 @@ static void test_fuzz(void)
             }
             target = ini;
         }
+        if (kind == 3) /* mostly of the target's session */
+            len = s_random_valid(buf, CAP, s_rand() % 2 ? a : b,
+                                 s_rand() % 8 ? mg_recon_session(ini) : s_rand());
         uint8_t *out = NULL;
         size_t out_len = 0;
         int rc = mg_recon_process(target, buf, len, &out, &out_len, &why);
@@ -1148,6 +1382,7 @@ static void test_fuzz(void)
                 } else {
                     /* An answer to an initiator: feed it to one. */
                     peer = mg_recon_new(a, true, 0);
+                    mg_recon_set_session(peer, mg_recon_session(rsp));
                     uint8_t *f = NULL;
                     size_t fl;
                     mg_recon_initiate(peer, &f, &fl);
@@ -1159,13 +1394,15 @@ static void test_fuzz(void)
             }
         } else if (rc == MG_ERR_MALFORMED) {
             malformed++;
+        } else if (rc == MG_ERR_STALE && target == ini) {
+            stale++;
         } else {
             other++;
         }
         free(out);
     }
-    printf("fuzz: %d messages, %zu accepted, %zu malformed, %zu other; "
-           "%zu/%zu answers valid\n", ITER, ok, malformed, other, answers_ok,
+    printf("fuzz: %d messages, %zu accepted, %zu malformed, %zu stale, %zu other; "
+           "%zu/%zu answers valid\n", ITER, ok, malformed, stale, other, answers_ok,
            answers);
     CHECK(other == 0);
     CHECK(ok > 0 && malformed > 0);
@@ -1191,6 +1428,7 @@ int main(void)
     test_costs();
     test_frames();
     test_changing_sets();
+    test_verify();
     test_random_pairs();
     test_golden();
     test_malformed();

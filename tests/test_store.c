@@ -305,8 +305,9 @@ static void test_open_migrate_reopen(void)
 }
 
 /* A file written by schema version 1 (the first release) is migrated on
-   open: the counting index of migration 2 appears, the records stay, and
-   the counts read through it agree. */
+   open: the counting index of migration 2 appears, offer_term takes the
+   shape of migration 3 (search key, field codes, offer_idx.publics), the
+   records stay, and the counts and searches agree. */
 static void test_migrate_from_1(void)
 {
     mg_store_t *store = s_open("v1.db");
@@ -314,8 +315,27 @@ static void test_migrate_from_1(void)
     mg_identity_generate(&id);
     mg_record_t *r = s_sign_offer(&id, "o1", 3, &s_o1);
     CHECK(s_apply(store, r) == MG_APPLY_NEW);
-    /* Back to what version 1 wrote. */
+    offer_t o2 = s_o1;
+    o2.id = "o2";
+    o2.publics = NULL; /* names no public: serves everyone */
+    mg_record_t *r2 = s_sign_offer(&id, "o2", 4, &o2);
+    CHECK(s_apply(store, r2) == MG_APPLY_NEW);
+    /* Back to what version 1 wrote: undo migrations 3 and 2. */
     CHECK(sqlite3_exec(mg_store_db(store),
+                       "CREATE TABLE offer_term_v1 ("
+                       "    author BLOB NOT NULL, rid TEXT NOT NULL,"
+                       "    field TEXT NOT NULL, value_fold TEXT NOT NULL,"
+                       "    PRIMARY KEY (author, rid, field, value_fold),"
+                       "    FOREIGN KEY (author, rid) REFERENCES offer_idx (author, rid)"
+                       ") WITHOUT ROWID;"
+                       "INSERT INTO offer_term_v1 SELECT author, rid, CASE field "
+                       "    WHEN 1 THEN 'services' "
+                       "    ELSE 'publics_specifiquement_adresses' END, value_fold "
+                       "    FROM offer_term;"
+                       "DROP TABLE offer_term;"
+                       "ALTER TABLE offer_term_v1 RENAME TO offer_term;"
+                       "CREATE INDEX offer_term_value ON offer_term (field, value_fold);"
+                       "ALTER TABLE offer_idx DROP COLUMN publics;"
                        "DROP INDEX record_kind_author_deleted; "
                        "PRAGMA user_version = 1",
                        NULL, NULL, NULL) == SQLITE_OK);
@@ -325,7 +345,29 @@ static void test_migrate_from_1(void)
     CHECK(s_sql_int(store, "SELECT count(*) FROM sqlite_schema WHERE "
                            "name = 'record_kind_author_deleted'") == 1);
     CHECK(s_stored_is(store, r));
-    CHECK_STR(s_counts(store, NULL), "offer:1/0");
+    CHECK(s_stored_is(store, r2));
+    CHECK_STR(s_counts(store, NULL), "offer:2/0");
+    /* Migration 3: one service each, one public for o1. */
+    CHECK(s_sql_int(store, "SELECT count(*) FROM offer_term WHERE field = 1") == 2);
+    CHECK(s_sql_int(store, "SELECT count(*) FROM offer_term WHERE field = 2") == 1);
+    CHECK(s_sql_int(store, "SELECT count(*) FROM offer_idx WHERE publics = 1") == 1);
+    mg_offer_query_t q = {.service = SERVICE_DEMARCHES};
+    CHECK_STR(s_offers(store, &q), "o1,o2");
+    q = (mg_offer_query_t){.public_ = "seniors"};
+    CHECK_STR(s_offers(store, &q), "o1,o2");
+    q = (mg_offer_query_t){.public_ = "Jeunes"};
+    CHECK_STR(s_offers(store, &q), "o2");
+    /* A replaced offer's terms leave with it, found from its old body. */
+    offer_t o1b = s_o1;
+    o1b.publics = "Jeunes";
+    mg_record_t *r1b = s_sign_offer(&id, "o1", 5, &o1b);
+    CHECK(s_apply(store, r1b) == MG_APPLY_REPLACED);
+    CHECK(s_sql_int(store, "SELECT count(*) FROM offer_term WHERE field = 2 "
+                           "AND value_fold = 'seniors'") == 0);
+    q = (mg_offer_query_t){.public_ = "Jeunes"};
+    CHECK_STR(s_offers(store, &q), "o1,o2");
+    mg_record_destroy(&r1b);
+    mg_record_destroy(&r2);
     /* The counts are read from the index, not from the records. */
     sqlite3_stmt *stmt = NULL;
     CHECK(sqlite3_prepare_v2(mg_store_db(store),

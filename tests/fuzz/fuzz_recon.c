@@ -28,7 +28,8 @@
 
     Invariants checked: results are one of the documented codes; a
     failed call produces nothing; whatever one side produced, the other
-    accepts; a reply fits the sender's frame limit; a responder always
+    accepts (an initiator refuses as stale, and only as stale, an answer
+    carrying another session id: the node drops it and goes on); a reply fits the sender's frame limit; a responder always
     replies; have/need are sorted and duplicate-free; have is a subset of
     the initiator's set when the sets did not change; and a session made
     only of honest relays over unchanged sets finds exactly the
@@ -167,7 +168,14 @@ typedef struct {
     size_t out_len;
     bool out_fresh;      /* an honest message not yet relayed */
     bool honest;         /* initiator: only honest relays so far */
+    uint64_t starts;     /* sessions started: the initiator's n-th session
+                            has id S_SESSION0 + n, so that recorded
+                            answers of the first one (the seeds of
+                            mk_corpus.c) reach a live session */
 } s_side_t;
+
+/* "maillage" as a big-endian 64-bit number, as in mk_corpus.c. */
+#define S_SESSION0 0x6d61696c6c616765ULL
 
 static size_t s_limit(const s_side_t *s)
 {
@@ -185,6 +193,7 @@ static void s_side_start(s_side_t *s)
     s->out_fresh = false;
     s->honest = true;
     if (s->initiator) {
+        S_CHECK(mg_recon_set_session(s->session, S_SESSION0 + s->starts++) == MG_OK);
         S_CHECK(mg_recon_initiate(s->session, &s->out, &s->out_len) == MG_OK);
         S_CHECK(s->out && s->out_len <= s_limit(s));
         s->out_fresh = true;
@@ -245,10 +254,19 @@ static void s_deliver(s_side_t *to, s_side_t *from, const uint8_t *msg,
     int rc = mg_recon_process(to->session, msg, len, &out, &out_len, &why);
     if (relay)
         from->out_fresh = false;
-    S_CHECK(rc == MG_OK || rc == MG_ERR_MALFORMED || rc == MG_ERR_TOO_LARGE);
-    /* Whatever one side produced, the other accepts, whatever the sets. */
+    S_CHECK(rc == MG_OK || rc == MG_ERR_MALFORMED || rc == MG_ERR_TOO_LARGE
+            || (rc == MG_ERR_STALE && to->initiator));
+    /* Whatever one side produced, the other accepts, whatever the sets;
+       an initiator refuses an answer of another session as stale, never
+       the answer to its own latest message. */
     if (relay)
-        S_CHECK(rc == MG_OK);
+        S_CHECK(rc == MG_OK || (rc == MG_ERR_STALE && !honest_input));
+    if (rc == MG_ERR_STALE) {
+        /* Dropped by the node; the session goes on unchanged. */
+        S_CHECK(out == NULL && out_len == 0 && why.text[0]);
+        S_CHECK(!mg_recon_done(to->session));
+        return;
+    }
     if (rc != MG_OK) {
         S_CHECK(out == NULL && out_len == 0 && why.text[0]);
         if (rc == MG_ERR_TOO_LARGE)
