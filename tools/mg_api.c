@@ -598,6 +598,21 @@ static void s_offers_list(mg_api_t *api, const mg_api_req_t *req, mg_api_rep_t *
     mg_node_close(&ctx);
 }
 
+/* Completes an offer's fields as `maillage offer add` does before it
+   signs: the fields inherited from the profile, the standard's id (`rid`
+   when none was given), today's date_maj. */
+static int s_offer_draft(mg_node_ctx_t *ctx, mg_body_t *body, const char *rid, mg_why_t *why)
+{
+    char today[11];
+    mg_today(today);
+    int rc = mg_offer_inherit(ctx, body, why);
+    if (rc == MG_OK && mg_body_find(body, "id") < 0)
+        rc = mg_body_set_str(body, "id", rid);
+    if (rc == MG_OK)
+        rc = mg_body_set_str(body, "date_maj", today);
+    return rc;
+}
+
 static void s_offer_create(mg_api_t *api, const mg_api_req_t *req, mg_api_rep_t *rep)
 {
     json_t *jb;
@@ -608,17 +623,12 @@ static void s_offer_create(mg_api_t *api, const mg_api_req_t *req, mg_api_rep_t 
     mg_why_t why;
     mg_why_clear(&why);
     mg_body_t *body = mg_body_new();
-    char rid[17], today[11];
+    char rid[17];
     mg_new_rid(rid);
-    mg_today(today);
     if (!body)
         mg_api_error(rep, 500, "mémoire insuffisante");
     else if (s_apply_fields(jb, body, false, rep)) {
-        int rc = mg_offer_inherit(&ctx, body, &why);
-        if (rc == MG_OK && mg_body_find(body, "id") < 0)
-            rc = mg_body_set_str(body, "id", rid);
-        if (rc == MG_OK)
-            rc = mg_body_set_str(body, "date_maj", today);
+        int rc = s_offer_draft(&ctx, body, rid, &why);
         if (rc == MG_OK)
             rc = mg_node_author(&ctx, "offer", rid, false, body, &why);
         if (rc == MG_OK)
@@ -721,15 +731,8 @@ static void s_check(mg_api_t *api, const mg_api_req_t *req, mg_api_rep_t *rep)
     mg_why_clear(&why);
     mg_body_t *body = mg_body_new(), *profile = NULL;
     if (body && s_apply_fields(jb, body, false, rep)) {
-        /* What `maillage offer add` would sign: inherited fields, an id,
-           today's date_maj. */
-        char today[11];
-        mg_today(today);
-        int rc = mg_offer_inherit(&ctx, body, &why);
-        if (rc == MG_OK && mg_body_find(body, "id") < 0)
-            rc = mg_body_set_str(body, "id", "0000000000000000");
-        if (rc == MG_OK && mg_body_find(body, "date_maj") < 0)
-            rc = mg_body_set_str(body, "date_maj", today);
+        /* What `maillage offer add` would sign. */
+        int rc = s_offer_draft(&ctx, body, "0000000000000000", &why);
         if (rc == MG_OK)
             rc = mg_profile_load(&ctx, &profile, &why);
         if (rc == MG_OK) {

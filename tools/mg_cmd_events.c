@@ -81,28 +81,13 @@ static int s_open(mg_node_ctx_t *ctx, const char *dir, const char *what)
     return 0;
 }
 
-/* The structure name of an author (its profile's nom), or NULL. */
-static char *s_name_of(mg_store_t *store, const uint8_t *author)
-{
-    mg_record_t *p = NULL;
-    char *name = NULL;
-    if (mg_store_get(store, author, "profile", &p, NULL) == MG_OK
-        && !mg_record_deleted(p)) {
-        const char *n = mg_body_str(mg_record_body(p), "nom");
-        if (n)
-            name = strdup(n);
-    }
-    mg_record_destroy(&p);
-    return name;
-}
-
 /* "Nom (0123456789ab)" or "structure 0123456789ab" into out. */
 static void s_who(mg_store_t *store, const uint8_t *author, char *out,
                   size_t size)
 {
     char hex[65];
     mg_hex_encode(author, MG_KEY_BYTES, hex);
-    char *name = s_name_of(store, author);
+    char *name = mg_author_name(store, author);
     if (name)
         snprintf(out, size, "%s (%.12s)", name, hex);
     else
@@ -355,7 +340,7 @@ static json_t *s_event_json(mg_store_t *store, const mg_record_t *rec,
     mg_hex_encode(mg_record_author(rec), MG_KEY_BYTES, hex);
     json_object_set_new(o, "id", json_string(mg_record_rid(rec)));
     json_object_set_new(o, "auteur", json_string(hex));
-    char *name = s_name_of(store, mg_record_author(rec));
+    char *name = mg_author_name(store, mg_record_author(rec));
     s_set_str(o, "organisateur", name);
     free(name);
     mg_time_iso(mg_record_created(rec), when);
@@ -376,7 +361,7 @@ static json_t *s_event_json(mg_store_t *store, const mg_record_t *rec,
         uint8_t key[MG_KEY_BYTES];
         char *pname = NULL;
         if (mg_hex_decode(partners[i], key, sizeof key) == 0)
-            pname = s_name_of(store, key);
+            pname = mg_author_name(store, key);
         json_array_append_new(pn, json_pack("{s:s,s:s?}", "cle", partners[i],
                                             "nom", pname));
         free(pname);
@@ -417,7 +402,7 @@ static json_t *s_reply_json(mg_store_t *store, const mg_reply_t *r)
     char hex[65], when[32];
     mg_hex_encode(r->author, MG_KEY_BYTES, hex);
     mg_time_iso(r->created, when);
-    char *name = s_name_of(store, r->author);
+    char *name = mg_author_name(store, r->author);
     json_t *o = json_pack("{s:s,s:s?,s:s,s:I,s:s?,s:s,s:s}", "auteur", hex,
                           "structure", name, "reponse", r->answer, "places",
                           (json_int_t) r->seats, "commentaire", r->comment,
@@ -486,7 +471,7 @@ static json_t *s_note_json(mg_store_t *store, const mg_record_t *rec)
     free(text);
     json_object_set_new(o, "id", json_string(mg_record_rid(rec)));
     json_object_set_new(o, "auteur", json_string(hex));
-    char *name = s_name_of(store, mg_record_author(rec));
+    char *name = mg_author_name(store, mg_record_author(rec));
     s_set_str(o, "structure", name);
     free(name);
     json_object_set_new(o, "mis_a_jour", json_string(when));
@@ -2268,7 +2253,7 @@ static int s_note_line(const mg_record_t *rec, void *arg)
     snprintf(id, sizeof id, "%s", mg_record_rid(rec));
     s_fmt_short(mg_record_created(rec), when);
     when[10] = '\0';
-    char *name = s_name_of(l->store, mg_record_author(rec));
+    char *name = mg_author_name(l->store, mg_record_author(rec));
     snprintf(who, sizeof who, "%s", name ? name : "?");
     free(name);
     mg_print_cell(stdout, id, 9);
@@ -2453,7 +2438,7 @@ static int s_hit(const mg_record_t *note, const char *snippet, double score,
         return 0;
     }
     const mg_body_t *b = mg_record_body(note);
-    char *name = s_name_of(l->store, mg_record_author(note));
+    char *name = mg_author_name(l->store, mg_record_author(note));
     printf("%.8s  %s — %s\n", mg_record_rid(note), mg_body_str(b, "titre"),
            name ? name : "?");
     free(name);
