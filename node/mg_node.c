@@ -1695,27 +1695,12 @@ static void s_update_profile(s_engine_t *e)
         else
             mg_body_remove(body, "endpoints");
         mg_why_t why;
-        uint64_t counter = 0;
-        mg_record_t *rec = NULL;
-        mg_apply_t outcome;
         s_bulk_end(e); /* one transaction at a time */
-        int rc = mg_store_begin(e->store, &why);
-        if (rc == MG_OK)
-            rc = mg_store_max_counter(e->store, e->cfg.identity.pk, &counter);
-        if (rc == MG_OK)
-            rc = mg_record_sign(&e->cfg.identity, "profile", "profile", counter + 1,
-                                s_now(), false, body, &rec, &why);
-        if (rc == MG_OK)
-            rc = mg_store_apply_record(e->store, rec, &outcome, &why);
-        if (rc == MG_OK)
-            rc = mg_store_commit(e->store, &why);
-        if (rc != MG_OK) {
-            mg_store_rollback(e->store);
+        if (mg_store_author(e->store, &e->cfg.identity, "profile", "profile", s_now(), false,
+                            body, &why) != MG_OK)
             MG_LOG_WARN(e->name, "publication des adresses impossible raison=\"%s\"", why.text);
-        }
         /* The transaction raised the page cache for a bulk write. */
         mg_store_release_memory(e->store);
-        mg_record_destroy(&rec);
     }
     mg_body_destroy(&body);
 }

@@ -1476,6 +1476,34 @@ int mg_store_max_counter(mg_store_t *self, const uint8_t author[MG_KEY_BYTES],
     return result;
 }
 
+int mg_store_author(mg_store_t *self, const mg_identity_t *id, const char *kind,
+                    const char *rid, int64_t created_ms, bool deleted,
+                    const mg_body_t *body, mg_why_t *why)
+{
+    if (!self || !id)
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    int rc = mg_store_begin(self, why);
+    if (rc != MG_OK)
+        return rc;
+    uint64_t counter = 0;
+    mg_record_t *rec = NULL;
+    mg_apply_t outcome;
+    rc = mg_store_max_counter(self, id->pk, &counter);
+    if (rc != MG_OK)
+        mg_why_set(why, rc, "%s", mg_strerror(rc));
+    if (rc == MG_OK)
+        rc = mg_record_sign(id, kind, rid, counter + 1, created_ms, deleted,
+                            deleted ? NULL : body, &rec, why);
+    if (rc == MG_OK)
+        rc = mg_store_apply_record(self, rec, &outcome, why);
+    mg_record_destroy(&rec);
+    if (rc == MG_OK)
+        rc = mg_store_commit(self, why);
+    if (rc != MG_OK)
+        mg_store_rollback(self);
+    return rc;
+}
+
 /* Next byte string after every string that starts with `prefix`: the
    prefix with its last byte below 0xFF incremented and the rest cut.
    Returns its length, or 0 when there is none (all 0xFF). */

@@ -89,6 +89,16 @@ int mg_store_resolve(mg_store_t *self, const char *kind, const char *prefix,
 int mg_store_max_counter(mg_store_t *self, const uint8_t author[MG_KEY_BYTES],
                          uint64_t *out);
 
+/* Signs the next version of (kind, rid) by `id` (counter: one above the
+   highest of all its records here) dated `created_ms`, and applies it, in
+   one write transaction, so that two programs writing for one identity
+   never reuse a counter. deleted=true writes a tombstone (body ignored).
+   The authoring of `maillage`, the dashboard, the daemon's own profile
+   and the tests. */
+int mg_store_author(mg_store_t *self, const mg_identity_t *id, const char *kind,
+                    const char *rid, int64_t created_ms, bool deleted,
+                    const mg_body_t *body, mg_why_t *why);
+
 /* Called once per record; return non-zero to stop the iteration (that
    value is then returned by the iterating function). The record is only
    valid during the call. */

@@ -667,24 +667,9 @@ static bool s_store_fp(mg_store_t *store, char hex[33], int64_t *count)
 static bool s_author(s_node_t *n, const char *kind, const char *rid, const mg_body_t *body)
 {
     mg_why_t why;
-    uint64_t counter = 0;
-    mg_record_t *rec = NULL;
-    mg_apply_t outcome;
-    int rc = mg_store_begin(n->store, &why);
-    if (rc == MG_OK)
-        rc = mg_store_max_counter(n->store, n->id.pk, &counter);
-    if (rc == MG_OK)
-        rc = mg_record_sign(&n->id, kind, rid, counter + 1, zclock_time(), false, body, &rec,
-                            &why);
-    if (rc == MG_OK)
-        rc = mg_store_apply_record(n->store, rec, &outcome, &why);
-    if (rc == MG_OK)
-        rc = mg_store_commit(n->store, &why);
-    if (rc != MG_OK) {
-        mg_store_rollback(n->store);
+    int rc = mg_store_author(n->store, &n->id, kind, rid, zclock_time(), false, body, &why);
+    if (rc != MG_OK)
         s_progress("cannot author %s: %s", rid, why.text);
-    }
-    mg_record_destroy(&rec);
     return rc == MG_OK;
 }
 

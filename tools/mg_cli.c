@@ -164,24 +164,8 @@ void mg_node_close(mg_node_ctx_t *ctx)
 int mg_node_author(mg_node_ctx_t *ctx, const char *kind, const char *rid,
                    bool deleted, const mg_body_t *body, mg_why_t *why)
 {
-    int rc = mg_store_begin(ctx->store, why);
-    if (rc != MG_OK)
-        return rc;
-    uint64_t counter = 0;
-    rc = mg_store_max_counter(ctx->store, ctx->id.pk, &counter);
-    mg_record_t *rec = NULL;
-    if (rc == MG_OK)
-        rc = mg_record_sign(&ctx->id, kind, rid, counter + 1, mg_now_ms(),
-                            deleted, deleted ? NULL : body, &rec, why);
-    mg_apply_t outcome;
-    if (rc == MG_OK)
-        rc = mg_store_apply_record(ctx->store, rec, &outcome, why);
-    mg_record_destroy(&rec);
-    if (rc == MG_OK)
-        rc = mg_store_commit(ctx->store, why);
-    if (rc != MG_OK)
-        mg_store_rollback(ctx->store);
-    return rc;
+    return mg_store_author(ctx->store, &ctx->id, kind, rid, mg_now_ms(), deleted, body,
+                           why);
 }
 
 int64_t mg_now_ms(void)
