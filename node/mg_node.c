@@ -57,26 +57,23 @@
    of 100,000 items takes ~57 at the default frame; a responder that keeps
    a session going beyond that is cut off (the next round starts afresh). */
 #define S_SESSION_ROUNDS_MAX 1000
-/* Vids requested from one peer and not yet received: two WANTs in
-   flight keep the pipe full without queueing megabytes at the sender
-   (docs/protocol.md: a SHALL of the WANT rules). More would not help a
-   bootstrap: the writer, not the sender, is its limit. */
-#define S_WANT_WINDOW (2 * MG_WANT_MAX)
+/* Vids requested from one peer and not yet received (docs/protocol.md,
+   a SHALL of the WANT rules): with two WANTs in flight the writer applied
+   four batches and then waited ~80 ms for the next ones to be verified;
+   with eight it never waits. Bounds what is queued at the sender (~6 MB). */
+#define S_WANT_WINDOW (8 * MG_WANT_MAX)
 /* Threads verifying received records (Ed25519 and the record's schema,
    ~140 us a record, as long as the store's write): two, so that on a
    two-core machine verification never waits for the writer's core. */
 #define S_VERIFIERS 2
 /* A bulk pull commits every S_BULK_RECORDS records, S_BULK_MS, or when
-   nothing more is on its way, instead of once per RECORDS batch (1,024
-   records): half the commits, each writing the index pages it dirtied
-   once for two batches. Larger transactions (10,000 records) showed no
-   gain (a 100,000-record bootstrap at 2,314 records/s with them, 2,318
-   with a commit per batch, in two runs under different load), and make what a crash loses larger and the first records of a
-   pull visible later (tests/test_crash.c kills a node mid-pull and wants
-   commits along the way). 1 s bounds how long the CLI waits for the
-   write lock (its busy timeout is 5 s). A crash loses only the open
-   transaction, whose records are pulled again. */
-#define S_BULK_RECORDS S_WANT_WINDOW
+   nothing more is on its way, instead of once per RECORDS batch: each
+   commit writes the index pages it dirtied once for many batches. 1 s was
+   the fastest of 0.5, 1 and 2 s on a 100,000-record bootstrap (longer
+   transactions outgrow the bulk cache and spill), and bounds how long
+   the CLI waits for the write lock (its busy timeout is 5 s). A crash
+   loses only the open transaction, whose records are pulled again. */
+#define S_BULK_RECORDS 20000
 #define S_BULK_MS 1000
 /* Batches of at least this many records open a bulk transaction; eager
    pushes (a few records) are written and relayed at once. */
@@ -1055,8 +1052,8 @@ static void s_bulk_check(s_engine_t *e)
         s_bulk_end(e);
 }
 
-/* Applies verified records: the trust policy, then one transaction (or a
-   savepoint in the bulk transaction, for the batches of a pull);
+/* Applies verified records: the trust policy, then one transaction (or
+   the bulk transaction, for the batches of a pull);
    remembers where new ones came from so the eager push does not send
    them back. `link` may be NULL (closed meanwhile): the records are
    valid and are kept all the same. */
@@ -1101,25 +1098,23 @@ static void s_apply_verified(s_engine_t *e, s_link_t *link, s_verified_t *v)
     if (n && outcomes) {
         if (n >= S_BULK_MIN)
             s_bulk_begin(e);
-        /* In the bulk transaction, one savepoint per record: SQLite keeps
-           a savepoint's journal in memory (temp_store) and truncates it
-           at the end of every statement by walking it from its start, so
-           a savepoint around a whole batch made each statement cost as
-           much as the batch so far (quadratic: 300 records/s). Each
-           record stays all-or-nothing; records are independent. */
-        int rc = MG_OK;
-        if (e->bulk) {
-            for (size_t i = 0; i < n && rc == MG_OK; i++)
-                rc = mg_store_apply_record(e->store, recs[i], &outcomes[i], &why);
-        } else {
-            rc = mg_store_apply_batch(e->store, recs, n, outcomes, &why);
-        }
+        /* In the bulk transaction, no savepoint at all: a failure rolls
+           the whole transaction back (mg_store_apply_bulk) and its
+           records, missing from the set, are asked for again at the next
+           round. A savepoint per batch made each statement walk the
+           batch's journal (quadratic: 300 records/s); one per record
+           still cost a third of the write. */
+        int rc = e->bulk ? mg_store_apply_bulk(e->store, recs, n, outcomes, &why)
+                         : mg_store_apply_batch(e->store, recs, n, outcomes, &why);
         if (rc != MG_OK) {
             MG_LOG_WARN(e->name, "écriture impossible raison=\"%s\" (nouvel essai au prochain tour)",
                         why.text);
-            /* SQLite may have rolled the whole transaction back (disk
-               full, I/O error): end it now, keeping what it can. */
-            s_bulk_end(e);
+            /* mg_store_apply_bulk rolled the bulk transaction back; a
+               batch of its own was rolled back by mg_store_apply_batch. */
+            if (e->bulk) {
+                e->bulk = false;
+                s_poll_changes(e, false);
+            }
         } else if (e->bulk) {
             e->bulk_records += n;
         }

@@ -466,15 +466,46 @@ static long s_next_k(long k)
     return k < 24 ? k + 1 : k + 1 + k / 6;
 }
 
-/* mg_store_apply_batch while the k-th write fails, for every k until the
+/* A bulk pull's way of writing: one transaction, the batch applied in
+   two calls of mg_store_apply_bulk (no savepoint), then the commit. */
+static int s_apply_bulk_txn(mg_store_t *store, mg_record_t **recs, size_t n, mg_apply_t *out,
+                            mg_why_t *why)
+{
+    int rc = mg_store_begin(store, why);
+    /* A page cache of 8 pages spills to the WAL inside the transaction,
+       so that faults also hit mg_store_apply_bulk, not only the commit. */
+    if (rc == MG_OK)
+        sqlite3_exec(mg_store_db(store), "PRAGMA cache_size = 8", NULL, NULL, NULL);
+    if (rc == MG_OK)
+        rc = mg_store_apply_bulk(store, recs, n / 2, out, why);
+    if (rc == MG_OK)
+        rc = mg_store_apply_bulk(store, recs + n / 2, n - n / 2, out + n / 2, why);
+    if (rc == MG_OK)
+        rc = mg_store_commit(store, why);
+    if (rc != MG_OK)
+        mg_store_rollback(store);
+    mg_store_release_memory(store); /* back to the normal cache */
+    return rc;
+}
+
+static int s_apply(bool bulk, mg_store_t *store, mg_record_t **recs, size_t n, mg_apply_t *out,
+                   mg_why_t *why)
+{
+    return bulk ? s_apply_bulk_txn(store, recs, n, out, why)
+                : mg_store_apply_batch(store, recs, n, out, why);
+}
+
+/* mg_store_apply_batch (or, with `bulk`, a transaction of
+   mg_store_apply_bulk) while the k-th write fails, for every k until the
    batch goes through untouched. The store's WAL is checkpointed often
    (wal_autocheckpoint 40 pages on this connection) so that the sweep
    also hits the main file's writes and syncs. */
-static void test_apply_batch(void)
+static void test_apply_batch(bool bulk)
 {
+    const char *what = bulk ? "apply_bulk" : "apply_batch";
     char path[400];
-    snprintf(path, sizeof path, "%s/batch.db", s_root);
-    snprintf(s_fault.match, sizeof s_fault.match, "%s/batch.db", s_root);
+    snprintf(path, sizeof path, "%s/%s.db", s_root, what);
+    snprintf(s_fault.match, sizeof s_fault.match, "%s/%s.db", s_root, what);
     mg_store_t *store = NULL;
     CHECK_RC(mg_store_open(path, &store, NULL), MG_OK);
     sqlite3_exec(mg_store_db(store), "PRAGMA wal_autocheckpoint = 40", NULL, NULL, NULL);
@@ -500,7 +531,7 @@ static void test_apply_batch(void)
             mg_why_t why;
             mg_why_clear(&why);
             s_arm(mode->ops, k, mode->rc, mode->persist);
-            int rc = mg_store_apply_batch(store, recs, N, out, &why);
+            int rc = s_apply(bulk, store, recs, N, out, &why);
             s_disarm();
             long hits = atomic_load(&s_fault.hits);
             tries++;
@@ -525,7 +556,7 @@ static void test_apply_batch(void)
                 mg_store_destroy(&other);
                 s_unclear(mode->name, why.text, mode->rc, &unclear);
                 /* The disk has room again: the same batch goes in. */
-                CHECK_RC(mg_store_apply_batch(store, recs, N, out, &why), MG_OK);
+                CHECK_RC(s_apply(bulk, store, recs, N, out, &why), MG_OK);
                 CHECK(s_snap(store, &after));
                 CHECK(after.count == before.count + N);
             }
@@ -537,7 +568,7 @@ static void test_apply_batch(void)
                 break;
             }
         }
-        printf("apply_batch, %s: %d countdowns tried, %d failed cleanly\n", mode->name, tries,
+        printf("%s, %s: %d countdowns tried, %d failed cleanly\n", what, mode->name, tries,
                failures);
         if (mode->ops & S_OP_WRITE)
             CHECK(failures > 0);
@@ -546,6 +577,16 @@ static void test_apply_batch(void)
     CHECK(s_check(store));
     mg_store_destroy(&store);
     mg_identity_wipe(&x);
+}
+
+static void test_apply_batch_one(void)
+{
+    test_apply_batch(false);
+}
+
+static void test_apply_bulk(void)
+{
+    test_apply_batch(true);
 }
 
 /* Creating a store (schema migration) while the k-th write fails: it
@@ -1086,7 +1127,8 @@ int main(void)
     if (!mkdtemp(s_root))
         return 1;
     const mg_test_case_t tests[] = {
-        {"apply_batch under write faults", test_apply_batch},
+        {"apply_batch under write faults", test_apply_batch_one},
+        {"bulk transaction (apply_bulk) under write faults", test_apply_bulk},
         {"store creation under write faults", test_open},
         {"import under write faults", test_import},
         {"engine with a full disk", test_engine},

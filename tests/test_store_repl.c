@@ -893,6 +893,93 @@ static void test_apply_batch(void)
     mg_store_destroy(&store);
 }
 
+/* mg_store_apply_bulk: the same outcomes as a batch, no savepoint, and a
+   failure takes the caller's whole transaction with it. */
+static void test_apply_bulk(void)
+{
+    mg_store_t *store = s_open("bulk-apply.db");
+    mg_identity_t id;
+    mg_identity_generate(&id);
+    mg_why_t why;
+    mg_record_t *a1 = s_offer(&id, "a", 1, "A", "16000", NULL);
+    mg_record_t *a2 = s_offer(&id, "a", 2, "A bis", "16000", NULL);
+    mg_record_t *b1 = s_offer(&id, "b", 3, "B", "16000", NULL);
+    mg_record_t *c1 = s_note(&id, "c", 4, "C");
+    mg_record_t *d1 = s_offer(&id, "d", 5, "D", "16000", NULL);
+    mg_record_t *boom = s_offer(&id, "boom", 6, "Boom", "16000", NULL);
+    mg_apply_t out[8] = {0};
+
+    /* Only inside a transaction. */
+    mg_record_t *one[] = {a1};
+    CHECK_RC(mg_store_apply_bulk(store, one, 1, out, &why), MG_ERR_ARG);
+    CHECK(strstr(why.text, "transaction") != NULL);
+    CHECK(s_apply(store, a1) == MG_APPLY_NEW);
+
+    /* New, replaced, kept, twice in one call, over two calls. */
+    CHECK_RC(mg_store_begin(store, &why), MG_OK);
+    mg_record_t *part1[] = {b1, a2, a1};
+    CHECK_RC(mg_store_apply_bulk(store, part1, 3, out, &why), MG_OK);
+    CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_REPLACED && out[2] == MG_APPLY_KEPT);
+    mg_record_t *part2[] = {c1, b1};
+    CHECK_RC(mg_store_apply_bulk(store, part2, 2, out, &why), MG_OK);
+    CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_KEPT);
+    CHECK_RC(mg_store_commit(store, &why), MG_OK);
+    CHECK_STR(s_offer_rids(store), "a,b");
+    mg_record_t *now[] = {a2, b1, c1};
+    CHECK(s_items_are(store, now, 3));
+    CHECK_RC(mg_store_check(store, &why), MG_OK);
+
+    /* A failure in the second call undoes the first one too: the whole
+       transaction is rolled back and the store is as before it. */
+    uint8_t fp_before[16], fp_after[16];
+    int64_t seq_before = 0, seq_after = 0;
+    CHECK_RC(mg_store_fingerprint(store, fp_before, NULL, &why), MG_OK);
+    CHECK_RC(mg_store_last_seq(store, &seq_before), MG_OK);
+    CHECK(sqlite3_exec(mg_store_db(store),
+                       "CREATE TEMP TRIGGER boom BEFORE INSERT ON main.offer_idx "
+                       "WHEN NEW.rid = 'boom' "
+                       "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+                       NULL, NULL, NULL)
+          == SQLITE_OK);
+    CHECK_RC(mg_store_begin(store, &why), MG_OK);
+    mg_record_t *only_d[] = {d1};
+    CHECK_RC(mg_store_apply_bulk(store, only_d, 1, out, &why), MG_OK);
+    mg_record_t *bad[] = {boom};
+    CHECK_RC(mg_store_apply_bulk(store, bad, 1, out, &why), MG_ERR_DB);
+    CHECK(strstr(why.text, "boom refused") != NULL);
+    CHECK(sqlite3_get_autocommit(mg_store_db(store)));
+    CHECK_RC(mg_store_commit(store, &why), MG_ERR_ARG);
+    CHECK_STR(s_offer_rids(store), "a,b");
+    CHECK_RC(mg_store_fingerprint(store, fp_after, NULL, &why), MG_OK);
+    CHECK(memcmp(fp_before, fp_after, 16) == 0);
+    CHECK_RC(mg_store_last_seq(store, &seq_after), MG_OK);
+    CHECK(seq_after == seq_before);
+    CHECK(s_items_are(store, now, 3));
+    CHECK_RC(mg_store_check(store, &why), MG_OK);
+
+    /* Once the cause is gone the same records go in. */
+    CHECK(sqlite3_exec(mg_store_db(store), "DROP TRIGGER boom", NULL, NULL, NULL)
+          == SQLITE_OK);
+    CHECK_RC(mg_store_begin(store, &why), MG_OK);
+    mg_record_t *again[] = {d1, boom};
+    CHECK_RC(mg_store_apply_bulk(store, again, 2, out, &why), MG_OK);
+    CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_NEW);
+    CHECK_RC(mg_store_commit(store, &why), MG_OK);
+    CHECK_STR(s_offer_rids(store), "a,b,boom,d");
+
+    /* Bad arguments are refused before anything is written. */
+    CHECK_RC(mg_store_begin(store, &why), MG_OK);
+    mg_record_t *holes[] = {a1, NULL};
+    CHECK_RC(mg_store_apply_bulk(store, holes, 2, out, &why), MG_ERR_ARG);
+    CHECK(!sqlite3_get_autocommit(mg_store_db(store)));
+    CHECK_RC(mg_store_rollback(store), MG_OK);
+
+    mg_record_t *all[] = {a1, a2, b1, c1, d1, boom};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        mg_record_destroy(&all[i]);
+    mg_store_destroy(&store);
+}
+
 /* ------------------------------------------------------------------ */
 /* Peers                                                                */
 
@@ -1284,6 +1371,7 @@ int main(void)
     test_fingerprint();
     test_fingerprint_carry();
     test_apply_batch();
+    test_apply_bulk();
     test_peers();
     test_node_status();
     test_bulk();

@@ -1902,12 +1902,20 @@ static void s_figure_pair(const s_pool_t *p)
                                               : NAN;
     if (!t_b)
         t_b = t_union;
+    /* The verify rate again, right after: on a shared machine it moved by
+       40% between runs. The higher of the two is the reference, so the
+       ratio never gains from a slow moment of the reference. */
+    double verify_before = ref_verify;
+    double verify_after = s_ref_verify(p, p->base < 20000 ? p->base : 20000, 1);
+    if (verify_after > ref_verify)
+        ref_verify = verify_after;
     double ref = ref_verify < ref_sqlite ? ref_verify : ref_sqlite;
     s_fig("bootstrap_rate", params, rate, 0, "min(verify,insert)", ref, 0, rate / ref,
           ">=0.60", s_ge(rate / ref, 0.60),
           "records/s from B's first WANT to B holding all (aim >=1.00 by verifying on both "
-          "cores); %swhole bootstrap from SYNC %.1f s, of which %zu reconciliation round trips "
+          "cores); verify rate %.0f/s before and %.0f/s after, the higher kept; %swhole bootstrap from SYNC %.1f s, of which %zu reconciliation round trips "
           "%.1f s; union on both sides after %.1f s",
+          verify_before, verify_after,
           stalled ? "STALLED 20 s without a record, a second SYNC was needed; " : "",
           (double) (t_b - t_sync) / 1e6, recon_rt,
           t_want ? (double) (t_want - t_sync) / 1e6 : NAN, (double) (t_union - t_sync) / 1e6);
