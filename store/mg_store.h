@@ -53,6 +53,11 @@ typedef enum {
 int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
                          size_t count, mg_apply_t *outcomes, mg_why_t *why);
 
+/* Whether any of `records` is newer than what is stored (so that
+   applying them would write), read without the write lock. */
+int mg_store_any_newer(mg_store_t *self, mg_record_t *const *records,
+                       size_t count, bool *any, mg_why_t *why);
+
 /* Applies verified records inside the caller's transaction
    (mg_store_begin) with no savepoint of its own: the unit of all or
    nothing is the caller's whole transaction. On any failure that
@@ -60,9 +65,27 @@ int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
    mg_store_begin wrote is gone, the records can be applied again -- and
    the error returned. The fast path of a bulk pull: per-record
    savepoints cost a third of the write. outcomes[i] as in
-   mg_store_apply_batch; MG_ERR_ARG when no transaction is open. */
+   mg_store_apply_batch; MG_ERR_ARG when no transaction is open.
+   A live offer's search rows (listings, search, analyses: offer_idx and
+   offer_term) are not written: the store records, in the same
+   transaction, that they are owed, and mg_store_index_pending writes
+   them later in (author, rid) order. Records, their fingerprint, the
+   change feed and what is served to peers are complete at once. */
 int mg_store_apply_bulk(mg_store_t *self, mg_record_t *const *records,
                         size_t count, mg_apply_t *outcomes, mg_why_t *why);
+
+/* Writes up to `max` records' worth of the search rows that
+   mg_store_apply_bulk left owed, in one transaction, sorted by (author,
+   rid) so that the index pages are written in order rather than at
+   random. *left (may be NULL): at most how many records are still to be
+   looked at, 0 when the search rows are complete. A failure changes
+   nothing and can be retried. */
+int mg_store_index_pending(mg_store_t *self, size_t max, int64_t *left,
+                           mg_why_t *why);
+
+/* At most how many records may still lack their search rows (0 when
+   listings, search and analyses see every offer). */
+int mg_store_offers_pending(mg_store_t *self, int64_t *count);
 
 /* Gives back the memory of the page cache: a bulk write (an explicit
    transaction, a large mg_store_apply_batch) raises the cache to hold

@@ -85,6 +85,14 @@ struct mg_store_t {
     sqlite3_stmt *stmts[S_STMT_COUNT];    /* cached, prepared on first use */
     mg_store_fold_t folds[MG_STORE_FOLDS];/* label folds, see above */
     bool bulk_cache;                      /* page cache raised for bulk writes */
+    bool defer_offers;                    /* in mg_store_apply_bulk: offers' search
+                                             rows are left to mg_store_index_pending */
+    int64_t deferred_from;                /* seq of the first offer so left, or 0 */
+    /* mg_store_index_pending's plan: the owed offers' (rowid, seq) in
+       (author, rid) order, worked through chunk by chunk. */
+    struct mg_store_plan_t *plan;
+    size_t plan_len, plan_next;
+    int64_t plan_last_seq;                /* highest seq the plan covers */
 };
 
 /* Turns a SQLite failure `rc` into MG_ERR_BUSY or MG_ERR_DB with SQLite's

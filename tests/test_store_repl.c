@@ -893,8 +893,11 @@ static void test_apply_batch(void)
     mg_store_destroy(&store);
 }
 
+static int s_catch_up(mg_store_t *store, size_t max);
+
 /* mg_store_apply_bulk: the same outcomes as a batch, no savepoint, and a
-   failure takes the caller's whole transaction with it. */
+   failure takes the caller's whole transaction with it. (Its offers'
+   search rows are owed: test_index_pending.) */
 static void test_apply_bulk(void)
 {
     mg_store_t *store = s_open("bulk-apply.db");
@@ -924,6 +927,8 @@ static void test_apply_bulk(void)
     CHECK_RC(mg_store_apply_bulk(store, part2, 2, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_KEPT);
     CHECK_RC(mg_store_commit(store, &why), MG_OK);
+    CHECK_STR(s_offer_rids(store), "");
+    s_catch_up(store, 100);
     CHECK_STR(s_offer_rids(store), "a,b");
     mg_record_t *now[] = {a2, b1, c1};
     CHECK(s_items_are(store, now, 3));
@@ -936,7 +941,7 @@ static void test_apply_bulk(void)
     CHECK_RC(mg_store_fingerprint(store, fp_before, NULL, &why), MG_OK);
     CHECK_RC(mg_store_last_seq(store, &seq_before), MG_OK);
     CHECK(sqlite3_exec(mg_store_db(store),
-                       "CREATE TEMP TRIGGER boom BEFORE INSERT ON main.offer_idx "
+                       "CREATE TEMP TRIGGER boom BEFORE INSERT ON main.record "
                        "WHEN NEW.rid = 'boom' "
                        "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
                        NULL, NULL, NULL)
@@ -965,6 +970,7 @@ static void test_apply_bulk(void)
     CHECK_RC(mg_store_apply_bulk(store, again, 2, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_NEW);
     CHECK_RC(mg_store_commit(store, &why), MG_OK);
+    s_catch_up(store, 100);
     CHECK_STR(s_offer_rids(store), "a,b,boom,d");
 
     /* Bad arguments are refused before anything is written. */
@@ -975,6 +981,150 @@ static void test_apply_bulk(void)
     CHECK_RC(mg_store_rollback(store), MG_OK);
 
     mg_record_t *all[] = {a1, a2, b1, c1, d1, boom};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        mg_record_destroy(&all[i]);
+    mg_store_destroy(&store);
+}
+
+/* Offers of `store` offering `service` (counted by mg_store_offers). */
+static int s_count_one(const mg_record_t *record, void *arg)
+{
+    (void) record;
+    (*(int *) arg)++;
+    return 0;
+}
+
+static int s_with_service(mg_store_t *store, const char *service)
+{
+    mg_offer_query_t q = {.service = service};
+    int n = 0;
+    CHECK_RC(mg_store_offers(store, &q, s_count_one, &n, NULL), MG_OK);
+    return n;
+}
+
+static int64_t s_term_rows(mg_store_t *store)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(mg_store_db(store), "SELECT COUNT(*) FROM offer_term", -1, &stmt,
+                           NULL)
+            == SQLITE_OK
+        && sqlite3_step(stmt) == SQLITE_ROW)
+        n = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return n;
+}
+
+/* Works through what mg_store_apply_bulk left owed, `max` at a time. */
+static int s_catch_up(mg_store_t *store, size_t max)
+{
+    int calls = 0;
+    int64_t left = 1;
+    mg_why_t why;
+    while (left > 0 && calls < 100) {
+        CHECK_RC(mg_store_index_pending(store, max, &left, &why), MG_OK);
+        calls++;
+    }
+    CHECK(left == 0);
+    return calls;
+}
+
+/* A bulk pull stores the records at once and owes their offers' search
+   rows; mg_store_index_pending writes them, sorted, across calls,
+   connections and restarts. */
+static void test_index_pending(void)
+{
+    mg_store_t *store = s_open("pending.db");
+    mg_identity_t id;
+    mg_identity_generate(&id);
+    mg_why_t why;
+    mg_apply_t out[8];
+    static const char loisirs[] = "Loisirs et créations numériques";
+    mg_record_t *o1 = s_offer(&id, "o1", 1, "Un", "16000", NULL);
+    mg_body_t *b = s_offer_body("o1", "Un bis", "16000", NULL, 0);
+    mg_body_set_list_split(b, "services", loisirs, '|');
+    mg_record_t *o1b = s_sign(&id, "offer", "o1", 2, false, b);
+    mg_body_destroy(&b);
+    mg_record_t *o2 = s_offer(&id, "o2", 3, "Deux", "16000", NULL);
+    mg_record_t *o3 = s_offer(&id, "o3", 4, "Trois", "16000", NULL);
+    mg_record_t *o3b = s_offer(&id, "o3", 5, "Trois bis", "16000", NULL);
+    mg_record_t *o4 = s_offer(&id, "o4", 6, "Quatre", "16000", NULL);
+    mg_record_t *n1 = s_note(&id, "n1", 7, "Note");
+    mg_record_t *gone = s_offer(&id, "o5", 8, "Cinq", "16000", NULL);
+    mg_record_t *gone_dead = s_tombstone(&id, "offer", "o5", 9);
+
+    int64_t owed = -1;
+    CHECK_RC(mg_store_offers_pending(store, &owed), MG_OK);
+    CHECK(owed == 0);
+    CHECK_RC(mg_store_index_pending(store, 4, &owed, &why), MG_OK); /* nothing owed */
+    CHECK(owed == 0);
+    CHECK(s_apply(store, o1) == MG_APPLY_NEW);
+    CHECK(s_with_service(store, SERVICE_DEMARCHES) == 1);
+
+    /* The pull: records at once, search rows owed. o1's old rows go at
+       once (it was replaced), its new ones are owed. */
+    CHECK_RC(mg_store_begin(store, &why), MG_OK);
+    mg_record_t *pull[] = {o2, o3, n1, o1b, o4, gone, gone_dead};
+    CHECK_RC(mg_store_apply_bulk(store, pull, 7, out, &why), MG_OK);
+    CHECK_RC(mg_store_commit(store, &why), MG_OK);
+    CHECK_RC(mg_store_offers_pending(store, &owed), MG_OK);
+    CHECK(owed >= 4);
+    CHECK_STR(s_offer_rids(store), "");
+    CHECK(s_with_service(store, SERVICE_DEMARCHES) == 0);
+    CHECK(s_term_rows(store) == 0);
+    mg_record_t *held[] = {o1b, o2, o3, o4, n1, gone_dead};
+    CHECK(s_items_are(store, held, 6));
+    CHECK_RC(mg_store_check(store, &why), MG_OK);
+
+    /* A newer version applied one by one meanwhile is indexed at once;
+       the catch-up does not index it twice. */
+    CHECK(s_apply(store, o3b) == MG_APPLY_REPLACED);
+    CHECK_STR(s_offer_rids(store), "o3");
+    CHECK(s_term_rows(store) == 2);
+
+    /* Two at a time: several calls, then everything is searchable. */
+    CHECK(s_catch_up(store, 2) >= 2);
+    CHECK_STR(s_offer_rids(store), "o1,o2,o3,o4");
+    CHECK(s_term_rows(store) == 8); /* one service and one public each */
+    CHECK(s_with_service(store, SERVICE_DEMARCHES) == 3);
+    CHECK(s_with_service(store, loisirs) == 1);
+    CHECK_RC(mg_store_offers_pending(store, &owed), MG_OK);
+    CHECK(owed == 0);
+    CHECK_RC(mg_store_check(store, &why), MG_OK);
+
+    /* Interrupted half-way (the daemon stopped): another connection
+       takes over from the mark the first one left. */
+    mg_record_t *more[3];
+    for (int i = 0; i < 3; i++) {
+        char rid[8];
+        snprintf(rid, sizeof rid, "m%d", i);
+        more[i] = s_offer(&id, rid, (uint64_t) (10 + i), "Plus", "16000", NULL);
+    }
+    CHECK_RC(mg_store_begin(store, &why), MG_OK);
+    CHECK_RC(mg_store_apply_bulk(store, more, 3, out, &why), MG_OK);
+    CHECK_RC(mg_store_commit(store, &why), MG_OK);
+    CHECK_RC(mg_store_index_pending(store, 1, &owed, &why), MG_OK);
+    CHECK(owed > 0);
+    mg_store_destroy(&store);
+    store = s_open("pending.db");
+    CHECK_RC(mg_store_offers_pending(store, &owed), MG_OK);
+    CHECK(owed > 0);
+    s_catch_up(store, 100);
+    CHECK_STR(s_offer_rids(store), "m0,m1,m2,o1,o2,o3,o4");
+    CHECK(s_term_rows(store) == 14);
+
+    /* A mark edited by hand: everything is looked at again, nothing is
+       written twice. */
+    CHECK_RC(mg_store_meta_set(store, "offers_pending_seq", "n'importe quoi", &why), MG_OK);
+    CHECK_RC(mg_store_offers_pending(store, &owed), MG_OK);
+    CHECK(owed > 0);
+    s_catch_up(store, 3);
+    CHECK_STR(s_offer_rids(store), "m0,m1,m2,o1,o2,o3,o4");
+    CHECK(s_term_rows(store) == 14);
+    CHECK_RC(mg_store_check(store, &why), MG_OK);
+
+    mg_record_t *all[] = {o1, o1b, o2, o3, o3b, o4, n1, gone, gone_dead,
+                          more[0], more[1], more[2]};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         mg_record_destroy(&all[i]);
     mg_store_destroy(&store);
@@ -1372,6 +1522,7 @@ int main(void)
     test_fingerprint_carry();
     test_apply_batch();
     test_apply_bulk();
+    test_index_pending();
     test_peers();
     test_node_status();
     test_bulk();

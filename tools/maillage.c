@@ -282,6 +282,10 @@ static int s_cmd_status(int argc, char **argv)
             printf("Démon        : arrêté (lancez « maillage node »)\n");
         printf("\nPairs :\n");
         mg_print_peers(ctx.store, false);
+        int64_t owed = 0;
+        if (mg_store_offers_pending(ctx.store, &owed) == MG_OK && owed > 0)
+            printf("Index        : en construction (au plus %lld fiches reçues à indexer)\n",
+                   (long long) owed);
         printf("\nFiches par type :\n");
         rc = mg_store_counts(ctx.store, false, s_status_kind, &st, &why);
         if (rc == MG_OK) {
@@ -706,6 +710,7 @@ static int s_offer_list(int argc, char **argv)
         mg_print_cell(stdout, "CP", 6);
         printf("SERVICES\n");
     }
+    mg_cli_note_pending(ctx.store);
     rc = mg_store_offers(ctx.store, &q, s_list_one, &l, &why);
     if (rc == MG_OK) {
         if (json) {
@@ -886,6 +891,7 @@ static int s_cmd_export(int argc, char **argv)
         }
     }
     size_t count = 0;
+    mg_cli_note_pending(ctx.store);
     rc = mg_export(ctx.store, format, &q, out, &count, &why);
     if (output) {
         if (fclose(out) != 0 && rc == MG_OK)

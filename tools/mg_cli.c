@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,41 @@ int mg_cli_fail(const char *what, int rc, const mg_why_t *why)
     mg_errorf("maillage : %s : %s\n", what,
               why && why->text[0] ? why->text : mg_strerror(rc));
     return 1;
+}
+
+/* Whether a node daemon runs on this store: a live pid and a heartbeat
+   younger than 5 s (it beats every second). */
+bool mg_node_running(mg_store_t *store, long *pid_out, int64_t *age_ms)
+{
+    char pid[32] = "", hb[32] = "";
+    mg_store_meta_get(store, "node.pid", pid, sizeof pid);
+    mg_store_meta_get(store, "node.heartbeat_ms", hb, sizeof hb);
+    long p = atol(pid);
+    int64_t age = mg_now_ms() - atoll(hb);
+    if (pid_out)
+        *pid_out = p;
+    if (age_ms)
+        *age_ms = age;
+    return p > 0 && (kill((pid_t) p, 0) == 0 || errno == EPERM) && age < 5000;
+}
+
+void mg_cli_note_pending(mg_store_t *store)
+{
+    int64_t owed = 0;
+    if (!store || mg_store_offers_pending(store, &owed) != MG_OK || owed == 0)
+        return;
+    if (mg_node_running(store, NULL, NULL))
+        fprintf(stderr,
+                "Note : le nœud termine l'indexation de fiches reçues (au plus %lld) ; "
+                "listes, recherches et analyses peuvent encore en omettre quelques-unes "
+                "pendant quelques secondes.\n",
+                (long long) owed);
+    else
+        fprintf(stderr,
+                "Note : des fiches reçues ne sont pas encore indexées (au plus %lld) ; "
+                "listes, recherches et analyses peuvent en omettre. Lancez « maillage "
+                "node » : il les indexe en quelques secondes.\n",
+                (long long) owed);
 }
 
 int mg_cli_unknown(const char *cmd, const char *arg)

@@ -27,6 +27,10 @@ int mg_cli_fail(const char *what, int rc, const mg_why_t *why);
 /* Says the option is unknown to `cmd`, points at its --help, returns 2. */
 int mg_cli_unknown(const char *cmd, const char *arg);
 
+/* Tells on stderr that offers received by a bulk pull are still being
+   indexed (mg_store_offers_pending), so listings may miss some. */
+void mg_cli_note_pending(mg_store_t *store);
+
 /* The node's data folder: --dir, else $MAILLAGE_DIR, else
    $XDG_DATA_HOME/maillage, else ~/.local/share/maillage. */
 typedef struct {

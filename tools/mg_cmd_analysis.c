@@ -601,9 +601,11 @@ static int s_session_open(s_session_t *s, const char *dir,
     s->node_open = true;
     if (rc == MG_OK && communes_path)
         rc = mg_communes_load(communes_path, &s->communes, why);
-    if (rc == MG_OK)
+    if (rc == MG_OK) {
+        mg_cli_note_pending(s->node.store);
         rc = mg_analysis_load(s->node.store, query, s->communes, s->node.id.pk,
                               &s->an, why);
+    }
     return rc;
 }
 

@@ -17,22 +17,6 @@
 #include "mg_node.h"
 #include "mg_text.h"
 
-/* Whether a node daemon runs on this store: a live pid and a heartbeat
-   younger than 5 s (it beats every second). */
-bool mg_node_running(mg_store_t *store, long *pid_out, int64_t *age_ms)
-{
-    char pid[32] = "", hb[32] = "";
-    mg_store_meta_get(store, "node.pid", pid, sizeof pid);
-    mg_store_meta_get(store, "node.heartbeat_ms", hb, sizeof hb);
-    long p = atol(pid);
-    int64_t age = mg_now_ms() - atoll(hb);
-    if (pid_out)
-        *pid_out = p;
-    if (age_ms)
-        *age_ms = age;
-    return p > 0 && (kill((pid_t) p, 0) == 0 || errno == EPERM) && age < 5000;
-}
-
 int mg_peer_add_invite(mg_store_t *store, const uint8_t *self_key,
                         const char *invite, bool quiet, mg_why_t *why)
 {

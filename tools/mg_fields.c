@@ -206,6 +206,9 @@ json_t *mg_status_json(mg_node_ctx_t *ctx, mg_why_t *why)
         return NULL;
     json_t *peers = mg_peers_json(ctx->store);
     json_object_set_new(st.json, "peers", peers ? peers : json_array());
+    int64_t owed = 0;
+    mg_store_offers_pending(ctx->store, &owed);
+    json_object_set_new(st.json, "offers_pending", json_integer((json_int_t) owed));
     int rc = mg_store_counts(ctx->store, false, s_status_kind, &st, why);
     if (rc == MG_OK)
         rc = mg_store_counts(ctx->store, true, s_status_author, &st, why);
