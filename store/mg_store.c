@@ -1572,7 +1572,8 @@ int mg_store_offers_pending(mg_store_t *self, int64_t *count)
 /* Lists the live offers at or after seq `from` (a read in seq order,
    which is the table's own order) and sorts them by (author, rid): the
    catch-up then writes offer_idx, its key and offer_term at the end of
-   each B-tree rather than at random pages (3x fewer page writes). */
+   each B-tree rather than at random pages (100,000 offers: 4.3 s in
+   chunks of 4,096, against 6.3 s in seq order). */
 static int s_plan_build(mg_store_t *self, int64_t from, mg_why_t *why)
 {
     free(self->plan);
