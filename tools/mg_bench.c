@@ -2471,6 +2471,9 @@ int main(int argc, char **argv)
                (double) (s_us() - t_pool) / 1e6);
     if (!pool_ok) {
         fprintf(stderr, "mg_bench: could not build the offers\n");
+        /* The ZAP handler's socket must go before czmq shuts down. */
+        if (zap)
+            mg_zap_release();
         s_log_stop(s_opt.log);
         s_pool_free(&pool);
         return 1;
