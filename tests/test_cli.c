@@ -339,6 +339,47 @@ static void test_demo(void)
     free(out);
 }
 
+/* Search rows owed after a bulk pull (mg_store_apply_bulk): status says
+   so, listings warn on stderr with no daemon running, and both go quiet
+   once the rows are written. */
+static void test_pending_note(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/maillage.db", dir);
+    mg_store_t *s = NULL;
+    CHECK(mg_store_open(path, &s, NULL) == MG_OK);
+    if (!s)
+        return;
+    /* The mark a pull leaves (from the first seq: every offer again). */
+    CHECK(mg_store_meta_set(s, "offers_pending_seq", "1", NULL) == MG_OK);
+    char *out = NULL;
+    CHECK(mg_test_cli(dir, &out, "status") == 0);
+    CHECK(out && strstr(out, "Index        : en construction") != NULL);
+    free(out);
+    json_t *st = mg_test_cli_json(dir, NULL, "status --json");
+    CHECK(json_integer_value(json_object_get(st, "offers_pending")) > 0);
+    json_decref(st);
+    CHECK(mg_test_cli(dir, &out, "offer list") == 0);
+    CHECK(out && strstr(out, "pas encore indexées") != NULL
+          && strstr(out, "maillage node") != NULL);
+    free(out);
+
+    int64_t left = 1;
+    for (int i = 0; i < 1000 && left > 0; i++)
+        CHECK(mg_store_index_pending(s, 50, &left, NULL) == MG_OK);
+    CHECK(left == 0);
+    mg_store_destroy(&s);
+    CHECK(mg_test_cli(dir, &out, "status") == 0);
+    CHECK(out && strstr(out, "Index        :") == NULL);
+    free(out);
+    CHECK(mg_test_cli(dir, &out, "offer list") == 0);
+    CHECK(out && strstr(out, "indexées") == NULL);
+    free(out);
+    st = mg_test_cli_json(dir, NULL, "status --json");
+    CHECK(json_integer_value(json_object_get(st, "offers_pending")) == 0);
+    json_decref(st);
+}
+
 int main(void)
 {
     snprintf(s_tmp, sizeof s_tmp, "/tmp/mg-test-cli-XXXXXX");
@@ -351,6 +392,7 @@ int main(void)
     test_init(dir);
     test_profile_and_offers(dir);
     test_import_export(dir, fresh);
+    test_pending_note(dir);
     test_daemon(dir, fresh);
     test_demo();
     int rc = mg_test_done("test_cli");

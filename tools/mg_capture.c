@@ -29,6 +29,11 @@ void mg_capture_clear(mg_capture_t *c)
     c->json = NULL;
 }
 
+bool mg_capture_active(void)
+{
+    return s_active != NULL;
+}
+
 bool mg_capture_json(json_t *j)
 {
     if (!s_active)

@@ -37,6 +37,9 @@ void mg_capture_clear(mg_capture_t *c);
    it. Returns false otherwise. */
 bool mg_capture_json(json_t *j);
 
+/* Whether a capture is active on this thread (a command run by the API). */
+bool mg_capture_active(void);
+
 /* Records the MG_ERR_* code of a failure being reported (first one). */
 void mg_capture_rc(int rc);
 

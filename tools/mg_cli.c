@@ -56,8 +56,11 @@ bool mg_node_running(mg_store_t *store, long *pid_out, int64_t *age_ms)
 
 void mg_cli_note_pending(mg_store_t *store)
 {
+    /* Run by the dashboard's API inside the daemon: /api/status carries
+       offers_pending, and the daemon's log is not the place for this. */
     int64_t owed = 0;
-    if (!store || mg_store_offers_pending(store, &owed) != MG_OK || owed == 0)
+    if (!store || mg_capture_active() || mg_store_offers_pending(store, &owed) != MG_OK
+        || owed == 0)
         return;
     if (mg_node_running(store, NULL, NULL))
         fprintf(stderr,
