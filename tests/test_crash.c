@@ -272,11 +272,13 @@ static bool s_converged(const char *a, const char *b, int64_t expect, int timeou
 static void test_kill_node_mid_sync(void)
 {
     /* At least 16,000 even when scaled down: the node commits a pull every
-       2,048 records (node/mg_node.c, S_BULK_RECORDS), and the second kill
-       must land with several commits still to come. With 5,000 the last
-       commit followed the threshold within milliseconds and the kill could
-       come after the end. */
-    size_t n = s_scaled(50000);
+       20,000 records or 1 s (node/mg_node.c, S_BULK_RECORDS, S_BULK_MS),
+       and the second kill must land with commits still to come. With
+       5,000 the last commit followed the threshold within milliseconds;
+       with 50,000 at 15,000 records/s, once in a CI run, the commit that
+       crossed two thirds was the last one and the kill came after the
+       end. 100,000 leaves a third (33,000 records, two commits or more). */
+    size_t n = s_scaled(100000);
     if (n < 16000)
         n = 16000;
     char pdir[300], vdir[300], pdb[400], vdb[400];
