@@ -1348,30 +1348,10 @@ int mg_store_apply_record(mg_store_t *self, const mg_record_t *record,
     return rc;
 }
 
-int mg_store_any_newer(mg_store_t *self, mg_record_t *const *records,
-                       size_t count, bool *any, mg_why_t *why)
+/* Refuses a batch holding a record the store cannot keep, naming it. */
+static int s_check_batch(mg_record_t *const *records, size_t count,
+                         mg_why_t *why)
 {
-    mg_why_clear(why);
-    if (!self || !any || (count > 0 && !records))
-        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
-    *any = false;
-    for (size_t i = 0; i < count && !*any; i++) {
-        bool found = false;
-        int rc = s_check_record(records[i], why);
-        if (rc == MG_OK)
-            rc = s_record_wins(self, records[i], &found, any, why);
-        if (rc != MG_OK)
-            return rc;
-    }
-    return MG_OK;
-}
-
-int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
-                         size_t count, mg_apply_t *outcomes, mg_why_t *why)
-{
-    mg_why_clear(why);
-    if (!self || (count > 0 && (!records || !outcomes)))
-        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
     for (size_t i = 0; i < count; i++) {
         mg_why_t inner;
         int rc = s_check_record(records[i], &inner);
@@ -1379,28 +1359,16 @@ int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
             return mg_why_set(why, rc, "fiche %zu du lot : %s", i + 1,
                               inner.text);
     }
+    return MG_OK;
+}
 
-    /* As in mg_store_apply_record: a batch of duplicates (the same push
-       forwarded by several neighbours) is answered without the write
-       lock. The answer only holds for a batch where nothing wins. */
-    bool any_wins = false;
-    int arc = mg_store_any_newer(self, records, count, &any_wins, why);
-    if (arc != MG_OK)
-        return arc;
-    if (!any_wins) {
-        for (size_t i = 0; i < count; i++)
-            outcomes[i] = MG_APPLY_KEPT;
-        return MG_OK;
-    }
-
-    if (count >= S_BULK_MIN)
-        s_bulk_cache(self);
-    bool nested = false;
-    int rc = s_unit_begin(self, &nested, why);
-    if (rc != MG_OK)
-        return rc;
-    /* Read again under the lock; a record that appears twice in the
-       batch meets its own earlier copy here. */
+/* Applies each record of a batch in turn inside the unit of work the
+   caller opened (read again under the lock: a record that appears twice
+   meets its own earlier copy). Stops at the first failure. */
+static int s_apply_each(mg_store_t *self, mg_record_t *const *records,
+                        size_t count, mg_apply_t *outcomes, mg_why_t *why)
+{
+    int rc = MG_OK;
     for (size_t i = 0; i < count && rc == MG_OK; i++) {
         bool found = false, wins = false;
         rc = s_record_wins(self, records[i], &found, &wins, why);
@@ -1412,6 +1380,63 @@ int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
             outcomes[i] = found ? MG_APPLY_REPLACED : MG_APPLY_NEW;
         }
     }
+    return rc;
+}
+
+/* Whether any record of a checked batch is newer than what is stored. */
+static int s_any_wins(mg_store_t *self, mg_record_t *const *records,
+                      size_t count, bool *any, mg_why_t *why)
+{
+    *any = false;
+    for (size_t i = 0; i < count && !*any; i++) {
+        bool found = false;
+        int rc = s_record_wins(self, records[i], &found, any, why);
+        if (rc != MG_OK)
+            return rc;
+    }
+    return MG_OK;
+}
+
+int mg_store_any_newer(mg_store_t *self, mg_record_t *const *records,
+                       size_t count, bool *any, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || !any || (count > 0 && !records))
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    int rc = s_check_batch(records, count, why);
+    return rc == MG_OK ? s_any_wins(self, records, count, any, why) : rc;
+}
+
+int mg_store_apply_batch(mg_store_t *self, mg_record_t *const *records,
+                         size_t count, mg_apply_t *outcomes, mg_why_t *why)
+{
+    mg_why_clear(why);
+    if (!self || (count > 0 && (!records || !outcomes)))
+        return mg_why_set(why, MG_ERR_ARG, "argument manquant");
+    int rc = s_check_batch(records, count, why);
+    if (rc != MG_OK)
+        return rc;
+
+    /* As in mg_store_apply_record: a batch of duplicates (the same push
+       forwarded by several neighbours) is answered without the write
+       lock. The answer only holds for a batch where nothing wins. */
+    bool any_wins = false;
+    rc = s_any_wins(self, records, count, &any_wins, why);
+    if (rc != MG_OK)
+        return rc;
+    if (!any_wins) {
+        for (size_t i = 0; i < count; i++)
+            outcomes[i] = MG_APPLY_KEPT;
+        return MG_OK;
+    }
+
+    if (count >= S_BULK_MIN)
+        s_bulk_cache(self);
+    bool nested = false;
+    rc = s_unit_begin(self, &nested, why);
+    if (rc != MG_OK)
+        return rc;
+    rc = s_apply_each(self, records, count, outcomes, why);
     return s_unit_end(self, nested, rc, why);
 }
 
@@ -1423,33 +1448,18 @@ int mg_store_apply_bulk(mg_store_t *self, mg_record_t *const *records,
         return mg_why_set(why, MG_ERR_ARG, "argument manquant");
     if (sqlite3_get_autocommit(self->db))
         return mg_why_set(why, MG_ERR_ARG, "aucune transaction ouverte");
-    for (size_t i = 0; i < count; i++) {
-        mg_why_t inner;
-        int rc = s_check_record(records[i], &inner);
-        if (rc != MG_OK)
-            return mg_why_set(why, rc, "fiche %zu du lot : %s", i + 1,
-                              inner.text);
-    }
+    int rc = s_check_batch(records, count, why);
+    if (rc != MG_OK)
+        return rc;
     /* No savepoint: a statement that fails is undone by SQLite, but the
        earlier statements of its record are not, so the whole
        transaction goes. A live offer's search rows (offer_idx,
        offer_term) are not written here (a replaced version's rows are
        removed here): S_PENDING_KEY records from which seq on they are
        owed, in this same transaction. */
-    int rc = MG_OK;
     self->defer_offers = true;
     self->deferred_from = 0;
-    for (size_t i = 0; i < count && rc == MG_OK; i++) {
-        bool found = false, wins = false;
-        rc = s_record_wins(self, records[i], &found, &wins, why);
-        if (rc != MG_OK)
-            break;
-        outcomes[i] = MG_APPLY_KEPT;
-        if (wins) {
-            rc = s_store_record(self, records[i], found, why);
-            outcomes[i] = found ? MG_APPLY_REPLACED : MG_APPLY_NEW;
-        }
-    }
+    rc = s_apply_each(self, records, count, outcomes, why);
     self->defer_offers = false;
     if (rc == MG_OK && self->deferred_from) {
         /* An older mark stays: it is lower (seqs only grow). */
@@ -1569,6 +1579,14 @@ int mg_store_offers_pending(mg_store_t *self, int64_t *count)
     return rc;
 }
 
+/* Forgets the catch-up's plan (the next call builds one afresh). */
+static void s_plan_drop(mg_store_t *self)
+{
+    free(self->plan);
+    self->plan = NULL;
+    self->plan_len = self->plan_next = 0;
+}
+
 /* Lists the live offers at or after seq `from` (a read in seq order,
    which is the table's own order) and sorts them by (author, rid): the
    catch-up then writes offer_idx, its key and offer_term at the end of
@@ -1576,9 +1594,7 @@ int mg_store_offers_pending(mg_store_t *self, int64_t *count)
    chunks of 4,096, against 6.3 s in seq order). */
 static int s_plan_build(mg_store_t *self, int64_t from, mg_why_t *why)
 {
-    free(self->plan);
-    self->plan = NULL;
-    self->plan_len = self->plan_next = 0;
+    s_plan_drop(self);
     self->plan_last_seq = from - 1;
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(self->db,
@@ -1654,9 +1670,7 @@ int mg_store_index_pending(mg_store_t *self, size_t max, int64_t *left,
         return mg_why_set(why, rc, "lecture de l'index en attente : %s",
                           mg_strerror(rc));
     if (!from) {
-        free(self->plan);
-        self->plan = NULL;
-        self->plan_len = self->plan_next = 0;
+        s_plan_drop(self);
         return MG_OK;
     }
     s_bulk_cache(self);
@@ -1672,7 +1686,9 @@ int mg_store_index_pending(mg_store_t *self, size_t max, int64_t *left,
     rc = s_pending_from(self, &from);
     if (rc != MG_OK)
         rc = mg_why_set(why, rc, "%s", mg_strerror(rc));
-    if (rc == MG_OK && from && self->plan_next >= self->plan_len)
+    else if (!from)
+        s_plan_drop(self);
+    else if (self->plan_next >= self->plan_len)
         rc = s_plan_build(self, from, why);
     sqlite3_stmt *stmt = NULL;
     if (rc == MG_OK && from && self->plan_next < self->plan_len) {
@@ -1701,35 +1717,32 @@ int mg_store_index_pending(mg_store_t *self, size_t max, int64_t *left,
     }
     sqlite3_finalize(stmt);
     /* The plan done, everything up to its last seq is indexed. */
-    bool done = rc == MG_OK && from && end >= self->plan_len;
-    if (done) {
+    bool owed = from != 0;
+    if (rc == MG_OK && owed && end >= self->plan_len) {
         int64_t last = 0;
         rc = mg_store_last_seq(self, &last);
-        if (rc != MG_OK)
+        if (rc != MG_OK) {
             rc = mg_why_set(why, rc, "%s", mg_strerror(rc));
-        else if (last <= self->plan_last_seq)
+        } else if (last <= self->plan_last_seq) {
             rc = mg_store_meta_del(self, S_PENDING_KEY, why);
-        else
+            owed = false;
+        } else {
             rc = mg_store_meta_set_int(self, S_PENDING_KEY, self->plan_last_seq + 1, why);
+        }
     }
     rc = s_unit_end(self, nested, rc, why);
     if (rc != MG_OK) {
         /* Undone: the next call starts a new plan from the mark. */
-        free(self->plan);
-        self->plan = NULL;
-        self->plan_len = self->plan_next = 0;
+        s_plan_drop(self);
         return rc;
     }
     self->plan_next = end;
-    if (left) {
-        int64_t after = 0;
-        if (s_pending_from(self, &after) == MG_OK && after) {
-            int64_t beyond = 0;
-            s_count_from(self, self->plan_last_seq + 1, &beyond);
-            *left = (int64_t) (self->plan_len - self->plan_next) + beyond;
-            if (*left == 0)
-                *left = 1; /* the mark is still set: one more call clears it */
-        }
+    if (left && owed) {
+        int64_t beyond = 0;
+        s_count_from(self, self->plan_last_seq + 1, &beyond);
+        *left = (int64_t) (self->plan_len - self->plan_next) + beyond;
+        if (*left == 0)
+            *left = 1; /* the mark is still set: one more call clears it */
     }
     return MG_OK;
 }
