@@ -784,27 +784,46 @@ static const char *s_offer_rids(mg_store_t *store)
     return text;
 }
 
+/* The records of the batch tests: two versions of "a", "b", a note "c",
+   "d", a's tombstone, and "boom", which a temporary trigger refuses. */
+typedef struct {
+    mg_identity_t id;
+    mg_record_t *a1, *a2, *b1, *c1, *d1, *a_dead, *boom;
+} s_batch_recs_t;
+
+static void s_batch_recs(s_batch_recs_t *r)
+{
+    mg_identity_generate(&r->id);
+    r->a1 = s_offer(&r->id, "a", 1, "A", "16000", NULL);
+    r->a2 = s_offer(&r->id, "a", 2, "A bis", "16000", NULL);
+    r->b1 = s_offer(&r->id, "b", 3, "B", "16000", NULL);
+    r->c1 = s_note(&r->id, "c", 4, "C");
+    r->d1 = s_offer(&r->id, "d", 5, "D", "16000", NULL);
+    r->a_dead = s_tombstone(&r->id, "offer", "a", 6);
+    r->boom = s_offer(&r->id, "boom", 7, "Boom", "16000", NULL);
+}
+
+static void s_batch_recs_free(s_batch_recs_t *r)
+{
+    mg_record_t **all[] = {&r->a1, &r->a2, &r->b1, &r->c1, &r->d1, &r->a_dead, &r->boom};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        mg_record_destroy(all[i]);
+}
+
 static void test_apply_batch(void)
 {
     mg_store_t *store = s_open("batch.db");
-    mg_identity_t id;
-    mg_identity_generate(&id);
+    s_batch_recs_t r;
+    s_batch_recs(&r);
     mg_why_t why;
-    mg_record_t *a1 = s_offer(&id, "a", 1, "A", "16000", NULL);
-    mg_record_t *a2 = s_offer(&id, "a", 2, "A bis", "16000", NULL);
-    mg_record_t *b1 = s_offer(&id, "b", 3, "B", "16000", NULL);
-    mg_record_t *c1 = s_note(&id, "c", 4, "C");
-    mg_record_t *d1 = s_offer(&id, "d", 5, "D", "16000", NULL);
-    mg_record_t *a_dead = s_tombstone(&id, "offer", "a", 6);
-    mg_record_t *boom = s_offer(&id, "boom", 7, "Boom", "16000", NULL);
 
-    CHECK(s_apply(store, a1) == MG_APPLY_NEW);
+    CHECK(s_apply(store, r.a1) == MG_APPLY_NEW);
 
     /* Empty batch: nothing to do. */
     CHECK_RC(mg_store_apply_batch(store, NULL, 0, NULL, &why), MG_OK);
 
     /* New, replaced, kept, and a record twice in the same batch. */
-    mg_record_t *batch1[] = {b1, a2, a1, c1, b1};
+    mg_record_t *batch1[] = {r.b1, r.a2, r.a1, r.c1, r.b1};
     mg_apply_t out[8] = {0};
     CHECK_RC(mg_store_apply_batch(store, batch1, 5, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_NEW);
@@ -816,7 +835,7 @@ static void test_apply_batch(void)
     int64_t seq = 0;
     CHECK_RC(mg_store_last_seq(store, &seq), MG_OK);
     CHECK(seq == 4); /* a1, then b1, a2, c1 */
-    mg_record_t *now[] = {a2, b1, c1};
+    mg_record_t *now[] = {r.a2, r.b1, r.c1};
     CHECK(s_items_are(store, now, 3));
 
     /* A failure half-way undoes the whole batch: records, index rows,
@@ -829,7 +848,7 @@ static void test_apply_batch(void)
                        "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
                        NULL, NULL, NULL)
           == SQLITE_OK);
-    mg_record_t *batch2[] = {d1, a_dead, boom};
+    mg_record_t *batch2[] = {r.d1, r.a_dead, r.boom};
     memset(out, 0, sizeof out);
     CHECK_RC(mg_store_apply_batch(store, batch2, 3, out, &why), MG_ERR_DB);
     CHECK(strstr(why.text, "boom refused") != NULL);
@@ -844,7 +863,7 @@ static void test_apply_batch(void)
     /* Inside the caller's transaction the batch is a savepoint: its
        failure undoes the batch only. */
     CHECK_RC(mg_store_begin(store, &why), MG_OK);
-    mg_record_t *only_d[] = {d1};
+    mg_record_t *only_d[] = {r.d1};
     CHECK_RC(mg_store_apply_batch(store, only_d, 1, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_NEW);
     CHECK_RC(mg_store_apply_batch(store, batch2, 3, out, &why), MG_ERR_DB);
@@ -868,27 +887,26 @@ static void test_apply_batch(void)
     mg_store_t *other = s_open("batch.db");
     sqlite3_busy_timeout(mg_store_db(store), 50);
     CHECK_RC(mg_store_begin(other, &why), MG_OK);
-    mg_record_t *dups[] = {b1, d1, c1};
+    mg_record_t *dups[] = {r.b1, r.d1, r.c1};
     memset(out, 0, sizeof out);
     CHECK_RC(mg_store_apply_batch(store, dups, 3, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_KEPT && out[1] == MG_APPLY_KEPT
           && out[2] == MG_APPLY_KEPT);
-    mg_record_t *e1 = s_note(&id, "e", 8, "E");
-    mg_record_t *news[] = {b1, e1};
+    mg_record_t *e1 = s_note(&r.id, "e", 8, "E");
+    mg_record_t *news[] = {r.b1, e1};
     CHECK_RC(mg_store_apply_batch(store, news, 2, out, &why), MG_ERR_BUSY);
     CHECK_RC(mg_store_rollback(other), MG_OK);
     CHECK_RC(mg_store_apply_batch(store, news, 2, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_KEPT && out[1] == MG_APPLY_NEW);
 
     /* Bad arguments are refused before anything is written. */
-    mg_record_t *holes[] = {a1, NULL};
+    mg_record_t *holes[] = {r.a1, NULL};
     CHECK_RC(mg_store_apply_batch(store, holes, 2, out, &why), MG_ERR_ARG);
     CHECK(strstr(why.text, "2") != NULL);
     CHECK_RC(mg_store_apply_batch(store, news, 2, NULL, &why), MG_ERR_ARG);
 
-    mg_record_t *all[] = {a1, a2, b1, c1, d1, a_dead, boom, e1};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        mg_record_destroy(&all[i]);
+    mg_record_destroy(&e1);
+    s_batch_recs_free(&r);
     mg_store_destroy(&other);
     mg_store_destroy(&store);
 }
@@ -901,36 +919,30 @@ static int s_catch_up(mg_store_t *store, size_t max);
 static void test_apply_bulk(void)
 {
     mg_store_t *store = s_open("bulk-apply.db");
-    mg_identity_t id;
-    mg_identity_generate(&id);
+    s_batch_recs_t r;
+    s_batch_recs(&r);
     mg_why_t why;
-    mg_record_t *a1 = s_offer(&id, "a", 1, "A", "16000", NULL);
-    mg_record_t *a2 = s_offer(&id, "a", 2, "A bis", "16000", NULL);
-    mg_record_t *b1 = s_offer(&id, "b", 3, "B", "16000", NULL);
-    mg_record_t *c1 = s_note(&id, "c", 4, "C");
-    mg_record_t *d1 = s_offer(&id, "d", 5, "D", "16000", NULL);
-    mg_record_t *boom = s_offer(&id, "boom", 6, "Boom", "16000", NULL);
     mg_apply_t out[8] = {0};
 
     /* Only inside a transaction. */
-    mg_record_t *one[] = {a1};
+    mg_record_t *one[] = {r.a1};
     CHECK_RC(mg_store_apply_bulk(store, one, 1, out, &why), MG_ERR_ARG);
     CHECK(strstr(why.text, "transaction") != NULL);
-    CHECK(s_apply(store, a1) == MG_APPLY_NEW);
+    CHECK(s_apply(store, r.a1) == MG_APPLY_NEW);
 
     /* New, replaced, kept, twice in one call, over two calls. */
     CHECK_RC(mg_store_begin(store, &why), MG_OK);
-    mg_record_t *part1[] = {b1, a2, a1};
+    mg_record_t *part1[] = {r.b1, r.a2, r.a1};
     CHECK_RC(mg_store_apply_bulk(store, part1, 3, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_REPLACED && out[2] == MG_APPLY_KEPT);
-    mg_record_t *part2[] = {c1, b1};
+    mg_record_t *part2[] = {r.c1, r.b1};
     CHECK_RC(mg_store_apply_bulk(store, part2, 2, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_KEPT);
     CHECK_RC(mg_store_commit(store, &why), MG_OK);
     CHECK_STR(s_offer_rids(store), "");
     s_catch_up(store, 100);
     CHECK_STR(s_offer_rids(store), "a,b");
-    mg_record_t *now[] = {a2, b1, c1};
+    mg_record_t *now[] = {r.a2, r.b1, r.c1};
     CHECK(s_items_are(store, now, 3));
     CHECK_RC(mg_store_check(store, &why), MG_OK);
 
@@ -947,9 +959,9 @@ static void test_apply_bulk(void)
                        NULL, NULL, NULL)
           == SQLITE_OK);
     CHECK_RC(mg_store_begin(store, &why), MG_OK);
-    mg_record_t *only_d[] = {d1};
+    mg_record_t *only_d[] = {r.d1};
     CHECK_RC(mg_store_apply_bulk(store, only_d, 1, out, &why), MG_OK);
-    mg_record_t *bad[] = {boom};
+    mg_record_t *bad[] = {r.boom};
     CHECK_RC(mg_store_apply_bulk(store, bad, 1, out, &why), MG_ERR_DB);
     CHECK(strstr(why.text, "boom refused") != NULL);
     CHECK(sqlite3_get_autocommit(mg_store_db(store)));
@@ -966,7 +978,7 @@ static void test_apply_bulk(void)
     CHECK(sqlite3_exec(mg_store_db(store), "DROP TRIGGER boom", NULL, NULL, NULL)
           == SQLITE_OK);
     CHECK_RC(mg_store_begin(store, &why), MG_OK);
-    mg_record_t *again[] = {d1, boom};
+    mg_record_t *again[] = {r.d1, r.boom};
     CHECK_RC(mg_store_apply_bulk(store, again, 2, out, &why), MG_OK);
     CHECK(out[0] == MG_APPLY_NEW && out[1] == MG_APPLY_NEW);
     CHECK_RC(mg_store_commit(store, &why), MG_OK);
@@ -975,14 +987,12 @@ static void test_apply_bulk(void)
 
     /* Bad arguments are refused before anything is written. */
     CHECK_RC(mg_store_begin(store, &why), MG_OK);
-    mg_record_t *holes[] = {a1, NULL};
+    mg_record_t *holes[] = {r.a1, NULL};
     CHECK_RC(mg_store_apply_bulk(store, holes, 2, out, &why), MG_ERR_ARG);
     CHECK(!sqlite3_get_autocommit(mg_store_db(store)));
     CHECK_RC(mg_store_rollback(store), MG_OK);
 
-    mg_record_t *all[] = {a1, a2, b1, c1, d1, boom};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        mg_record_destroy(&all[i]);
+    s_batch_recs_free(&r);
     mg_store_destroy(&store);
 }
 
